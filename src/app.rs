@@ -1,0 +1,102 @@
+//! The application: database, log writer, rooms and the HTTP server, built
+//! inside an actix System. `Application::build` binds the port (0 picks a
+//! free one) and returns; `run_until_stopped` serves.
+
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use sqlx::PgPool;
+
+use crate::clock::Clock;
+use crate::eventlog::LogWriter;
+use crate::knowledge::Retriever;
+use crate::room::{RoomDeps, Rooms};
+use crate::triage::RuleTriager;
+
+#[derive(Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub clock: Clock,
+    /// Preview speech rate multiplier.
+    pub render_speed: f64,
+    /// This process's name in room leases.
+    pub node_id: String,
+    /// Let actix-web stop the server on SIGINT/SIGTERM.
+    pub handle_signals: bool,
+    pub http_workers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            clock: Clock::Real,
+            render_speed: 1.0,
+            node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            handle_signals: true,
+            http_workers: 2,
+        }
+    }
+}
+
+pub struct Application {
+    pub port: u16,
+    pub rooms: Arc<Rooms>,
+    pub pool: PgPool,
+    pub writer: LogWriter,
+    server: Server,
+}
+
+impl Application {
+    /// Migrate, start the log writer and the room registry (rooms run on the
+    /// calling arbiter), resume rooms left open, and bind the server.
+    pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Application> {
+        crate::db::migrate(&pool).await?;
+        let writer = LogWriter::spawn(pool.clone());
+        let deps = RoomDeps {
+            pool: pool.clone(),
+            writer: writer.clone(),
+            retriever: Retriever::new(pool.clone()),
+            triager: Arc::new(RuleTriager),
+            clock: settings.clock.clone(),
+            render_speed: settings.render_speed,
+        };
+        // warm jieba's dictionary now, not on the first comment
+        let _ = crate::knowledge::text::jieba();
+        let rooms = Rooms::new(deps, settings.node_id.clone(), actix_rt::Arbiter::current());
+        let resumed = rooms.resume_open_sessions().await?;
+        if !resumed.is_empty() {
+            tracing::info!(rooms = ?resumed, "resumed rooms with open sessions");
+        }
+        let data = web::Data::new(rooms.clone());
+        let listener = std::net::TcpListener::bind((settings.host.as_str(), settings.port))
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(4 << 20))
+                .configure(crate::api::routes)
+        })
+        .workers(settings.http_workers)
+        .shutdown_timeout(2)
+        .listen(listener)?;
+        if !settings.handle_signals {
+            server = server.disable_signals();
+        }
+        Ok(Application { port, rooms, pool, writer, server: server.run() })
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serve until the server stops (a signal, or `server_handle().stop`).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

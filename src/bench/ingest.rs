@@ -1,0 +1,258 @@
+//! `liveroom bench ingest`: sustained events/s through the whole hot path
+//! (ingest -> room -> policy -> group-commit append, durable) into the log,
+//! against a raw `COPY` of the same rows into the same table, in the same run.
+//!
+//! The database is the embedded cluster under --data-dir (durable: fsync and
+//! synchronous commit on) or DATABASE_URL; the benchmark works in a database
+//! of its own (`<name>_bench`), created fresh and dropped at the end.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use futures_util::StreamExt;
+use serde_json::json;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgPool};
+use uuid::Uuid;
+
+use super::{median, percentile, round};
+use crate::app::{Application, Settings};
+use crate::cli::DbArgs;
+use crate::db::Database;
+use crate::room::actor::Ingest;
+
+#[derive(Debug, Args, Clone)]
+pub struct IngestBenchArgs {
+    /// Rooms ingesting at once.
+    #[arg(long, default_value_t = 8)]
+    pub rooms: usize,
+    /// Events per ingest request.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Requests in flight per room.
+    #[arg(long, default_value_t = 4)]
+    pub in_flight: usize,
+    /// Seconds per round.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Rounds; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+struct Round {
+    log_events_per_s: f64,
+    ingested_per_s: f64,
+    copy_events_per_s: f64,
+    rows: i64,
+}
+
+pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.rooms >= 1 && args.batch >= 1 && args.in_flight >= 1 && args.rounds >= 1, "counts must be at least 1");
+    let database = Database::open(args.db.database_url.as_deref(), &args.db.data_dir).await?;
+    let bench_url = bench_database_url(&database.url)?;
+    recreate_database(&database.url, &bench_url, true).await?;
+    let pool = crate::db::connect(&bench_url, 8).await?;
+    let settings = Settings { port: 0, handle_signals: false, render_speed: 1.0, ..Settings::default() };
+    let app = Application::build(settings, pool.clone()).await?;
+    let catalog = crate::knowledge::Catalog::demo();
+    crate::knowledge::import_catalog(&pool, &catalog, "bench").await?;
+    let brand = catalog.all_brands()[0].id.clone();
+    println!(
+        "bench ingest: {} rooms x {} in flight x {} events/request, {} rounds of {} s, durable log (fsync on)",
+        args.rooms, args.in_flight, args.batch, args.rounds, args.seconds
+    );
+    let mut rounds = Vec::new();
+    let mut ingest_latency_ms = Vec::new();
+    for round_no in 0..args.rounds {
+        let r = run_round(&app, &pool, &brand, &args, round_no, &mut ingest_latency_ms).await?;
+        println!(
+            "round {}: {:.0} log events/s ({:.0} viewer events/s ingested), COPY of the same {} rows: {:.0} events/s",
+            round_no + 1,
+            r.log_events_per_s,
+            r.ingested_per_s,
+            r.rows,
+            r.copy_events_per_s
+        );
+        rounds.push(r);
+    }
+    let mut append_ms: Vec<f64> = app.writer.latencies().take().into_iter().map(|us| us as f64 / 1000.0).collect();
+    let events_per_s = median(&rounds.iter().map(|r| r.log_events_per_s).collect::<Vec<_>>());
+    let ingested_per_s = median(&rounds.iter().map(|r| r.ingested_per_s).collect::<Vec<_>>());
+    let copy_per_s = median(&rounds.iter().map(|r| r.copy_events_per_s).collect::<Vec<_>>());
+    let p50_append = percentile(&mut append_ms, 50.0);
+    let p99_append = percentile(&mut append_ms, 99.0);
+    let p99_ingest = percentile(&mut ingest_latency_ms, 99.0);
+    println!("median: {events_per_s:.0} log events/s, {ingested_per_s:.0} viewer events/s, COPY {copy_per_s:.0} events/s ({:.0}% of COPY)", 100.0 * events_per_s / copy_per_s);
+    println!("append-to-durable latency: p50 {p50_append:.2} ms, p99 {p99_append:.2} ms ({} appends); ingest request p99 {p99_ingest:.2} ms", append_ms.len());
+    app.rooms.end_all("bench over").await;
+    app.server_handle().stop(false).await;
+    pool.close().await;
+    recreate_database(&database.url, &bench_url, false).await?;
+    println!(
+        "{}",
+        json!({
+            "events_per_s": round(events_per_s, 0),
+            "copy_events_per_s": round(copy_per_s, 0),
+            "p99_append_ms": round(p99_append, 2),
+            "ingested_events_per_s": round(ingested_per_s, 0),
+            "p50_append_ms": round(p50_append, 2),
+            "p99_ingest_request_ms": round(p99_ingest, 2),
+        })
+    );
+    Ok(())
+}
+
+async fn run_round(
+    app: &Application,
+    pool: &PgPool,
+    brand: &str,
+    args: &IngestBenchArgs,
+    round_no: usize,
+    latencies: &mut Vec<f64>,
+) -> anyhow::Result<Round> {
+    let mut sessions = Vec::new();
+    let mut handles = Vec::new();
+    for r in 0..args.rooms {
+        let room_id = format!("bench-{round_no}-{r}");
+        let spec = crate::room::RoomSpec { room_id: room_id.clone(), brand_id: brand.to_string(), experiment: None, policy: None };
+        let h = app.rooms.open(&room_id, Some(&spec)).await?;
+        sessions.push(h.session_id);
+        handles.push(h);
+    }
+    // the events: the crowd simulator's mix, generated before timing starts
+    let per_producer = (args.seconds as usize * 40_000 / (args.rooms * args.in_flight)).max(args.batch * 2);
+    let mut producers = Vec::new();
+    for (r, h) in handles.iter().enumerate() {
+        for k in 0..args.in_flight {
+            let mut crowd = crate::ingest::simulator::Crowd::new(crate::knowledge::Catalog::demo(), (round_no * 1000 + r * 10 + k) as u64);
+            let batches: Vec<Vec<crate::events::Event>> = (0..per_producer / args.batch)
+                .map(|_| {
+                    let items: Vec<serde_json::Value> = (0..args.batch)
+                        .map(|_| {
+                            let mut e = crowd.next_event();
+                            // distinct platform ids across producers
+                            if let Some(id) = e.get("platform_msg_id").and_then(|v| v.as_str()).map(str::to_string) {
+                                e["platform_msg_id"] = json!(format!("{k}-{id}"));
+                            }
+                            e
+                        })
+                        .collect();
+                    crate::ingest::parse_value(serde_json::Value::Array(items)).expect("simulated events are valid")
+                })
+                .collect();
+            producers.push((h.addr.clone(), batches));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (addr, batches) in producers {
+        tasks.push(actix_rt::spawn(async move {
+            let mut accepted = 0usize;
+            let mut lat = Vec::new();
+            for events in batches {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let t = Instant::now();
+                match addr.send(Ingest { events }).await {
+                    Ok(Ok(receipt)) => accepted += receipt.accepted,
+                    other => {
+                        tracing::error!(?other, "bench ingest failed");
+                        break;
+                    }
+                }
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            (accepted, lat)
+        }));
+    }
+    let mut ingested = 0usize;
+    for t in tasks {
+        let (accepted, lat) = t.await.context("producer panicked")?;
+        ingested += accepted;
+        latencies.extend(lat);
+    }
+    // wait until the rooms' follow-up batches (triage, decisions) are durable
+    for h in &handles {
+        loop {
+            let s = h.addr.send(crate::room::actor::GetSnapshot).await?;
+            if s.in_flight_batches == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE session_id = ANY($1)")
+        .bind(&sessions)
+        .fetch_one(pool)
+        .await?;
+    for h in &handles {
+        app.rooms.end(&h.room_id, "bench round over").await?;
+    }
+    let copy_per_s = copy_same_rows(pool, &sessions, round_no).await?;
+    Ok(Round {
+        log_events_per_s: rows as f64 / elapsed,
+        ingested_per_s: ingested as f64 / elapsed,
+        copy_events_per_s: copy_per_s,
+        rows,
+    })
+}
+
+/// COPY the rounds' rows (text format, read back from the log) into new
+/// sessions of the same table; returns rows/s of the COPY alone.
+async fn copy_same_rows(pool: &PgPool, sessions: &[Uuid], round_no: usize) -> anyhow::Result<f64> {
+    let mut conn = pool.acquire().await?;
+    let mut data: Vec<u8> = Vec::new();
+    let mut rows = 0usize;
+    for (i, old) in sessions.iter().enumerate() {
+        let new = Uuid::new_v4();
+        crate::eventlog::create_session(pool, new, &format!("bench-copy-{round_no}-{i}")).await?;
+        let sql = format!(
+            "COPY (SELECT '{new}'::uuid, seq, room_id, ts_ms, event_type, schema_version, causation_seq, payload \
+             FROM events WHERE session_id = '{old}' ORDER BY seq) TO STDOUT"
+        );
+        let mut stream = conn.copy_out_raw(&sql).await?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            rows += chunk.iter().filter(|b| **b == b'\n').count();
+            data.extend_from_slice(&chunk);
+        }
+    }
+    let t = Instant::now();
+    let mut copy = conn
+        .copy_in_raw("COPY events (session_id, seq, room_id, ts_ms, event_type, schema_version, causation_seq, payload) FROM STDIN")
+        .await?;
+    for chunk in data.chunks(1 << 20) {
+        copy.send(chunk).await?;
+    }
+    copy.finish().await?;
+    let secs = t.elapsed().as_secs_f64();
+    Ok(rows as f64 / secs)
+}
+
+fn bench_database_url(url: &str) -> anyhow::Result<String> {
+    let options = PgConnectOptions::from_str(url).context("bad database url")?;
+    let name = options.get_database().unwrap_or("postgres");
+    let bench = format!("{name}_bench");
+    let base = url.split('?').next().unwrap_or(url);
+    let prefix = base.strip_suffix(name).context("cannot derive the bench database url")?;
+    Ok(format!("{prefix}{bench}"))
+}
+
+/// Drop the bench database, and create it again if `create`.
+async fn recreate_database(url: &str, bench_url: &str, create: bool) -> anyhow::Result<()> {
+    let name = PgConnectOptions::from_str(bench_url)?.get_database().unwrap_or_default().to_string();
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut conn).await?;
+    if create {
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Database access: where Postgres comes from (a given URL or the embedded
+//! cluster), connection pools and migrations.
+
+pub mod embedded;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+pub use embedded::{Durability, EmbeddedPostgres};
+
+/// Where the database is: a server given by URL, or the embedded cluster this
+/// process keeps alive (and stops on drop).
+pub struct Database {
+    pub url: String,
+    /// Held so the embedded server lives as long as the database is used.
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// `DATABASE_URL` if given, else the embedded cluster under `data_dir`.
+    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Database> {
+        match database_url {
+            Some(url) => {
+                ensure_database(url).await?;
+                Ok(Database { url: url.to_string(), embedded: None })
+            }
+            None => {
+                let dir = data_dir.to_path_buf();
+                let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir, Durability::Durable))
+                    .await
+                    .context("embedded postgres start panicked")??;
+                embedded::wait_ready(&admin_url(pg.url())?, Duration::from_secs(30)).await?;
+                ensure_database(pg.url()).await?;
+                Ok(Database { url: pg.url().to_string(), embedded: Some(pg) })
+            }
+        }
+    }
+
+    pub async fn pool(&self, max_connections: u32) -> anyhow::Result<PgPool> {
+        connect(&self.url, max_connections).await
+    }
+}
+
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .context("bad database url")?
+        .log_statements(tracing::log::LevelFilter::Trace);
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .context("cannot connect to postgres")
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("./migrations").run(pool).await.context("migrations failed")
+}
+
+/// The same server's `postgres` maintenance database.
+fn admin_url(url: &str) -> anyhow::Result<String> {
+    let options = PgConnectOptions::from_str(url).context("bad database url")?;
+    let db = options.get_database().unwrap_or("postgres").to_string();
+    let suffix = format!("/{db}");
+    let base = url.split('?').next().unwrap_or(url);
+    let admin = match base.strip_suffix(&suffix) {
+        Some(prefix) => format!("{prefix}/postgres"),
+        None => url.to_string(),
+    };
+    Ok(admin)
+}
+
+/// Create the URL's database if it does not exist yet.
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(url).context("bad database url")?;
+    let Some(name) = options.get_database().map(str::to_string) else { return Ok(()) };
+    if sqlx::PgConnection::connect_with(&options).await.is_ok() {
+        return Ok(());
+    }
+    let mut admin = sqlx::PgConnection::connect(&admin_url(url)?)
+        .await
+        .context("cannot connect to the server's postgres database to create ours")?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await?;
+    if !exists {
+        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.context("cannot create database")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The event model: one envelope, one typed enum of past-tense events.
+//!
+//! Every input to a room and every decision the room takes is one `Event`
+//! wrapped in an `Envelope`. The log stores the envelope's fields as columns
+//! and the event as JSONB (`{"type": "...", "data": {...}}`). Events are
+//! facts: they are never changed once appended.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Schema version written with every event; bump it (and add an upcaster in
+/// `Event::from_stored`) when a variant changes shape.
+pub const SCHEMA_VERSION: i16 = 1;
+
+/// Who speaks an utterance: each speaker is its own render target and never
+/// speaks two utterances at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Host,
+    Assistant,
+}
+
+/// Language of a comment or an utterance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// A text with any CJK ideograph is Chinese; anything else is English.
+    pub fn detect(text: &str) -> Lang {
+        if text.chars().any(is_cjk) { Lang::Zh } else { Lang::En }
+    }
+}
+
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xF900..=0xFAFF | 0x20000..=0x2A6DF)
+}
+
+/// Intent of a comment as triage sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    /// A question about a product (features, usage, suitability).
+    ProductQuestion,
+    /// Price or promotion.
+    PriceAsk,
+    /// Stock, size, shipping.
+    StockAsk,
+    PurchaseIntent,
+    Complaint,
+    Praise,
+    Greeting,
+    Spam,
+    Abuse,
+    Other,
+}
+
+impl Intent {
+    /// Whether the host should try to answer it from product knowledge.
+    pub fn wants_answer(self) -> bool {
+        matches!(self, Intent::ProductQuestion | Intent::PriceAsk | Intent::StockAsk | Intent::Complaint)
+    }
+}
+
+/// Position in the run of show: product index, segment index, sentence index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub struct PitchPos {
+    pub product: u32,
+    pub segment: u32,
+    pub sentence: u32,
+}
+
+/// What an utterance is for: the policy resumes the pitch from `Pitch` acks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UtterancePurpose {
+    Pitch { pos: PitchPos },
+    Reply { comment_seqs: Vec<i64> },
+    Thanks,
+    Welcome,
+    Operator,
+}
+
+/// One knowledge entry as retrieval returned it. The facts a reply is built
+/// from travel in the event, so replay never needs the knowledge base.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrievedEntry {
+    pub entry_id: i64,
+    pub product_id: Option<String>,
+    pub product_name: Option<String>,
+    /// `faq`, `price`, `stock`, `attribute`, `selling_point`.
+    pub kind: String,
+    pub answer: String,
+    pub answer_en: Option<String>,
+    pub score: f64,
+    /// Why it matched: `product_on_stage` or `brand`, plus the matched terms.
+    pub reason: String,
+}
+
+/// A product as the room stages it: taken from the knowledge base when the
+/// session starts and recorded in `SessionStarted`, so the run of show is part
+/// of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagedProduct {
+    pub product_id: String,
+    pub name: String,
+    pub segments: Vec<Vec<String>>,
+}
+
+/// An A/B experiment the room runs: viewers are assigned to a variant
+/// deterministically from their id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub name: String,
+    pub variants: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    // ---- session lifecycle ----
+    SessionStarted {
+        brand_id: String,
+        knowledge_version: i64,
+        run_of_show: Vec<StagedProduct>,
+        experiment: Option<Experiment>,
+        /// The room's permanent disclosure: this host is an AI digital human.
+        disclosure: String,
+        /// The policy's tunables for this session.
+        policy: crate::room::state::PolicyConfig,
+    },
+    SessionEnded {
+        reason: String,
+        /// Digest of the room state folded up to (not including) this event.
+        state_digest: String,
+    },
+
+    // ---- viewer inputs ----
+    ViewerJoined { viewer: Viewer, variant: Option<String> },
+    ViewerLeft { viewer: Viewer },
+    ViewerCommented { viewer: Viewer, text: String },
+    ViewerLiked { viewer: Viewer, count: u32 },
+    ViewerGifted { viewer: Viewer, gift: String, count: u32, value: f64 },
+    ViewerFollowed { viewer: Viewer },
+    ViewerOrdered { viewer: Viewer, product_id: String, quantity: u32, amount: f64 },
+
+    // ---- nondeterministic results entering as events ----
+    CommentTriaged { comment_seq: i64, intent: Intent, lang: Lang, classifier: String },
+    KnowledgeRetrieved { comment_seq: i64, query: String, entries: Vec<RetrievedEntry> },
+    /// The renderer accepted the utterance into its queue.
+    UtteranceQueued { utterance_id: String },
+    UtteranceStarted { utterance_id: String },
+    UtteranceFinished { utterance_id: String },
+    UtteranceCancelled { utterance_id: String },
+    OperatorCommandReceived { command: OperatorCommand },
+    DecisionFailed { stage: String, error: String, comment_seq: Option<i64> },
+
+    // ---- decisions of the policy ----
+    ReplyDecided { comment_seqs: Vec<i64>, text: String, lang: Lang, entry_ids: Vec<i64>, source: String },
+    CommentSkipped { comment_seq: i64, reason: SkipReason },
+    PitchAdvanced { from: PitchPos, to: PitchPos, product_changed: bool },
+    UtteranceDispatched {
+        utterance_id: String,
+        speaker: Speaker,
+        text: String,
+        lang: Lang,
+        purpose: UtterancePurpose,
+    },
+    UtteranceCancelRequested { utterance_id: String, reason: String },
+    CameraCut { shot: String, product_id: Option<String> },
+}
+
+/// Why a comment gets no reply. Stable snake_case codes: analysts group by them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Triage found nothing to answer (greeting, praise, other).
+    NotAQuestion,
+    /// Spam or advertising.
+    Spam,
+    Abuse,
+    /// Retrieval found no knowledge entry to ground an answer in.
+    NoKnowledgeMatch,
+    /// The reply queue was full when the comment was triaged.
+    ReplyQueueFull,
+    /// Waited longer than the reply deadline before the host was free.
+    Expired,
+    /// The same question from the same viewer is already answered or queued.
+    DuplicateQuestion,
+    /// Retrieval failed (see the `DecisionFailed` event).
+    RetrievalFailed,
+    /// The session ended before the reply was spoken.
+    SessionEnded,
+    /// An operator cancelled the reply.
+    CancelledByOperator,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Viewer {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// The platform's message id, for dedup; absent for synthetic events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_msg_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum OperatorCommand {
+    /// Stop what the host is saying now (the pitch resumes at that sentence).
+    CancelCurrent,
+    /// Move the pitch to the next product.
+    NextProduct,
+    /// The host says this text next, before anything queued.
+    Say { text: String },
+    Pause,
+    Resume,
+}
+
+impl Event {
+    /// The stable snake_case name stored in the log's `event_type` column.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::SessionStarted { .. } => "session_started",
+            Event::SessionEnded { .. } => "session_ended",
+            Event::ViewerJoined { .. } => "viewer_joined",
+            Event::ViewerLeft { .. } => "viewer_left",
+            Event::ViewerCommented { .. } => "viewer_commented",
+            Event::ViewerLiked { .. } => "viewer_liked",
+            Event::ViewerGifted { .. } => "viewer_gifted",
+            Event::ViewerFollowed { .. } => "viewer_followed",
+            Event::ViewerOrdered { .. } => "viewer_ordered",
+            Event::CommentTriaged { .. } => "comment_triaged",
+            Event::KnowledgeRetrieved { .. } => "knowledge_retrieved",
+            Event::UtteranceQueued { .. } => "utterance_queued",
+            Event::UtteranceStarted { .. } => "utterance_started",
+            Event::UtteranceFinished { .. } => "utterance_finished",
+            Event::UtteranceCancelled { .. } => "utterance_cancelled",
+            Event::OperatorCommandReceived { .. } => "operator_command_received",
+            Event::DecisionFailed { .. } => "decision_failed",
+            Event::ReplyDecided { .. } => "reply_decided",
+            Event::CommentSkipped { .. } => "comment_skipped",
+            Event::PitchAdvanced { .. } => "pitch_advanced",
+            Event::UtteranceDispatched { .. } => "utterance_dispatched",
+            Event::UtteranceCancelRequested { .. } => "utterance_cancel_requested",
+            Event::CameraCut { .. } => "camera_cut",
+        }
+    }
+
+    /// Decisions are what the policy emits; everything else is an input.
+    /// Replay re-runs the policy on every input and checks that it emits
+    /// exactly the decisions the log holds.
+    pub fn is_decision(&self) -> bool {
+        matches!(
+            self,
+            Event::ReplyDecided { .. }
+                | Event::CommentSkipped { .. }
+                | Event::PitchAdvanced { .. }
+                | Event::UtteranceDispatched { .. }
+                | Event::UtteranceCancelRequested { .. }
+                | Event::CameraCut { .. }
+        )
+    }
+
+    /// The platform message id of a viewer input, for dedup.
+    pub fn platform_msg_id(&self) -> Option<&str> {
+        self.viewer().and_then(|v| v.platform_msg_id.as_deref())
+    }
+
+    pub fn viewer(&self) -> Option<&Viewer> {
+        match self {
+            Event::ViewerJoined { viewer, .. }
+            | Event::ViewerLeft { viewer }
+            | Event::ViewerCommented { viewer, .. }
+            | Event::ViewerLiked { viewer, .. }
+            | Event::ViewerGifted { viewer, .. }
+            | Event::ViewerFollowed { viewer }
+            | Event::ViewerOrdered { viewer, .. } => Some(viewer),
+            _ => None,
+        }
+    }
+}
+
+/// An event with its place in the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub room_id: String,
+    pub session_id: Uuid,
+    /// Per-session sequence number, from 1, without gaps.
+    pub seq: i64,
+    /// Milliseconds since the Unix epoch, from the room's clock (virtual in tests).
+    pub ts: i64,
+    pub version: i16,
+    /// The seq of the event this one was decided in response to.
+    pub causation: Option<i64>,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Envelope {
+    /// The JSON the console streams and the log's JSONB column holds
+    /// (the log stores only the `{type, data}` part).
+    pub fn to_json(&self) -> String {
+        // unwrap: every field is plain data that serde_json always serialises
+        serde_json::to_string(self).unwrap()
+    }
+
+    pub fn event_json(&self) -> String {
+        // unwrap: as above
+        serde_json::to_string(&self.event).unwrap()
+    }
+}

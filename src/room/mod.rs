@@ -1,0 +1,11 @@
+//! A live room: the pure core (`state` fold, `policy`, `templates`) and the
+//! effect shell around it (`actor`), plus the process's registry of rooms.
+
+pub mod actor;
+pub mod policy;
+pub mod registry;
+pub mod state;
+pub mod templates;
+
+pub use actor::{Room, RoomDeps, RoomError};
+pub use registry::{RoomHandle, RoomSpec, Rooms};

@@ -1,0 +1,312 @@
+//! The room's policy: state + event -> decisions. Pure: no I/O, no clock, no
+//! randomness. Time is the event's timestamp.
+//!
+//! `step` folds the input into the state, then decides; every decision is an
+//! event that is folded in as soon as it is emitted, so the rest of the step
+//! sees it. The decisions come back as envelopes (seq, ts and causation
+//! assigned) with the effects the room must run once they are durable.
+//! Replay runs the same `step` over the logged inputs and checks that it
+//! yields exactly the logged decisions.
+
+use crate::events::{
+    Envelope, Event, Intent, Lang, OperatorCommand, PitchPos, SCHEMA_VERSION, SkipReason, Speaker, UtterancePurpose,
+};
+
+use super::state::{QueuedReply, RoomState};
+use super::templates;
+
+/// Something the room must do after the decisions are durable. Effects are
+/// not logged: their results come back as input events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Classify a comment; the result comes back as `CommentTriaged`.
+    Triage { comment_seq: i64, text: String },
+    /// Find knowledge for a comment; the result comes back as `KnowledgeRetrieved`.
+    Retrieve { comment_seq: i64, text: String, lang: Lang, product_id: Option<String> },
+    /// Render an utterance; acks come back as `Utterance{Queued,Started,Finished,Cancelled}`.
+    Speak { utterance_id: String, speaker: Speaker, text: String, lang: Lang },
+    /// Stop an utterance at every stage.
+    Cancel { utterance_id: String },
+    /// Switch the camera.
+    Cut { shot: String, product_id: Option<String> },
+}
+
+#[derive(Debug, Default)]
+pub struct Step {
+    pub decisions: Vec<Envelope>,
+    pub effects: Vec<Effect>,
+}
+
+/// Fold `input` into `state` and decide what follows from it.
+pub fn step(state: &mut RoomState, input: &Envelope) -> Step {
+    debug_assert!(!input.event.is_decision(), "decisions are emitted by the policy, never stepped");
+    state.apply(input);
+    let mut ctx = Ctx { state, input, out: Step::default() };
+    ctx.decide();
+    ctx.out
+}
+
+struct Ctx<'a> {
+    state: &'a mut RoomState,
+    input: &'a Envelope,
+    out: Step,
+}
+
+impl Ctx<'_> {
+    fn emit(&mut self, event: Event) {
+        let envelope = Envelope {
+            room_id: self.input.room_id.clone(),
+            session_id: self.input.session_id,
+            seq: self.state.last_seq + 1,
+            ts: self.input.ts,
+            version: SCHEMA_VERSION,
+            causation: Some(self.input.seq),
+            event,
+        };
+        self.state.apply(&envelope);
+        self.out.decisions.push(envelope);
+    }
+
+    fn effect(&mut self, effect: Effect) {
+        self.out.effects.push(effect);
+    }
+
+    fn decide(&mut self) {
+        if self.state.ended && !matches!(self.input.event, Event::SessionEnded { .. }) {
+            return;
+        }
+        match &self.input.event {
+            Event::SessionStarted { .. } => {
+                self.cut("wide", None);
+                self.fill_floor();
+            }
+            Event::SessionEnded { .. } => self.end_session(),
+            Event::ViewerCommented { text, .. } => {
+                self.effect(Effect::Triage { comment_seq: self.input.seq, text: text.clone() });
+            }
+            Event::ViewerJoined { .. }
+            | Event::ViewerGifted { .. }
+            | Event::ViewerFollowed { .. }
+            | Event::ViewerOrdered { .. } => self.fill_floor(),
+            Event::ViewerLeft { .. } | Event::ViewerLiked { .. } => {}
+            Event::CommentTriaged { comment_seq, intent, lang, .. } => self.on_triaged(*comment_seq, *intent, *lang),
+            Event::KnowledgeRetrieved { comment_seq, entries, .. } => {
+                let Some(comment) = self.state.pending_comments.get(comment_seq) else { return };
+                let Some(best) = entries.first() else {
+                    self.skip(*comment_seq, SkipReason::NoKnowledgeMatch);
+                    return;
+                };
+                let lang = comment.lang.unwrap_or(Lang::Zh);
+                let text = templates::reply(&comment.viewer_name, best, lang);
+                self.emit(Event::ReplyDecided {
+                    comment_seqs: vec![*comment_seq],
+                    text,
+                    lang,
+                    entry_ids: vec![best.entry_id],
+                    source: "template".into(),
+                });
+                self.fill_floor();
+            }
+            Event::DecisionFailed { comment_seq: Some(seq), .. } => {
+                if self.state.pending_comments.contains_key(seq) {
+                    self.skip(*seq, SkipReason::RetrievalFailed);
+                }
+            }
+            Event::DecisionFailed { comment_seq: None, .. } => {}
+            Event::UtteranceQueued { .. } | Event::UtteranceStarted { .. } => {}
+            Event::UtteranceFinished { utterance_id } => self.on_utterance_over(utterance_id, true),
+            Event::UtteranceCancelled { utterance_id } => self.on_utterance_over(utterance_id, false),
+            Event::OperatorCommandReceived { command } => self.on_operator(command),
+            // decisions are never inputs (see `step`)
+            Event::ReplyDecided { .. }
+            | Event::CommentSkipped { .. }
+            | Event::PitchAdvanced { .. }
+            | Event::UtteranceDispatched { .. }
+            | Event::UtteranceCancelRequested { .. }
+            | Event::CameraCut { .. } => {}
+        }
+    }
+
+    fn on_triaged(&mut self, comment_seq: i64, intent: Intent, lang: Lang) {
+        let Some(comment) = self.state.pending_comments.get(&comment_seq) else { return };
+        if !intent.wants_answer() {
+            let reason = match intent {
+                Intent::Spam => SkipReason::Spam,
+                Intent::Abuse => SkipReason::Abuse,
+                _ => SkipReason::NotAQuestion,
+            };
+            self.skip(comment_seq, reason);
+            return;
+        }
+        let normalized = normalize(&comment.text);
+        let duplicate = self.state.pending_comments.iter().any(|(seq, other)| {
+            *seq != comment_seq
+                && other.viewer_id == comment.viewer_id
+                && other.intent.is_some_and(Intent::wants_answer)
+                && normalize(&other.text) == normalized
+        });
+        if duplicate {
+            self.skip(comment_seq, SkipReason::DuplicateQuestion);
+            return;
+        }
+        let awaiting = self
+            .state
+            .pending_comments
+            .iter()
+            .filter(|(seq, c)| **seq != comment_seq && c.awaiting_retrieval)
+            .count();
+        let queued: usize = self.state.reply_queue.iter().map(|r| r.comment_seqs.len()).sum();
+        if awaiting + queued >= self.state.policy.max_pending_replies {
+            self.skip(comment_seq, SkipReason::ReplyQueueFull);
+            return;
+        }
+        let text = comment.text.clone();
+        let product_id = self.state.product_on_stage().map(|p| p.product_id.clone());
+        self.effect(Effect::Retrieve { comment_seq, text, lang, product_id });
+    }
+
+    fn on_utterance_over(&mut self, utterance_id: &str, finished: bool) {
+        if finished && let Some(pos) = self.finished_pitch_pos(utterance_id) {
+            if self.state.cursor == pos {
+                let to = self.state.next_pos(pos);
+                let product_changed = to.product != pos.product;
+                self.emit(Event::PitchAdvanced { from: pos, to, product_changed });
+            }
+        }
+        self.fill_floor();
+    }
+
+    /// The pitch position of the utterance that just ended, if it was a pitch
+    /// sentence (`apply` keeps the last one that went off air).
+    fn finished_pitch_pos(&self, utterance_id: &str) -> Option<PitchPos> {
+        match &self.state.last_off_air {
+            Some((id, UtterancePurpose::Pitch { pos })) if id == utterance_id => Some(*pos),
+            _ => None,
+        }
+    }
+
+    fn on_operator(&mut self, command: &OperatorCommand) {
+        match command {
+            OperatorCommand::CancelCurrent => self.cancel_on_air("operator"),
+            OperatorCommand::NextProduct => {
+                let from = self.state.cursor;
+                let to = self.state.next_product_pos();
+                self.emit(Event::PitchAdvanced { from, to, product_changed: to.product != from.product });
+                let pitch_on_air = self
+                    .state
+                    .on_air
+                    .as_ref()
+                    .is_some_and(|a| matches!(a.purpose, UtterancePurpose::Pitch { .. }));
+                if pitch_on_air {
+                    self.cancel_on_air("next_product");
+                } else {
+                    self.fill_floor();
+                }
+            }
+            OperatorCommand::Say { .. } | OperatorCommand::Resume => self.fill_floor(),
+            OperatorCommand::Pause => {}
+        }
+    }
+
+    fn cancel_on_air(&mut self, reason: &str) {
+        let Some(on_air) = self.state.on_air.as_ref().filter(|a| !a.cancel_requested) else { return };
+        let utterance_id = on_air.utterance_id.clone();
+        self.emit(Event::UtteranceCancelRequested { utterance_id: utterance_id.clone(), reason: reason.into() });
+        self.effect(Effect::Cancel { utterance_id });
+    }
+
+    fn end_session(&mut self) {
+        self.cancel_on_air("session_ended");
+        let pending: Vec<i64> = self.state.pending_comments.keys().copied().collect();
+        for seq in pending {
+            self.skip(seq, SkipReason::SessionEnded);
+        }
+    }
+
+    fn skip(&mut self, comment_seq: i64, reason: SkipReason) {
+        self.emit(Event::CommentSkipped { comment_seq, reason });
+    }
+
+    fn cut(&mut self, shot: &str, product_id: Option<String>) {
+        let key = templates::shot_key(shot, product_id.as_deref());
+        if self.state.shot != key {
+            self.emit(Event::CameraCut { shot: shot.into(), product_id: product_id.clone() });
+            self.effect(Effect::Cut { shot: shot.into(), product_id });
+        }
+    }
+
+    /// If nobody is speaking, choose who speaks next and what:
+    /// operator lines, then (up to the interaction budget) replies, then
+    /// thanks and welcomes, then the next pitch sentence.
+    fn fill_floor(&mut self) {
+        if self.state.on_air.is_some() || !self.state.started || self.state.ended {
+            return;
+        }
+        if let Some(text) = self.state.operator_lines.front().cloned() {
+            let lang = Lang::detect(&text);
+            self.dispatch(Speaker::Host, text, lang, UtterancePurpose::Operator, "host_closeup", None);
+            return;
+        }
+        let pitch_available = !self.state.paused && self.state.sentence_at(self.state.cursor).is_some();
+        let budget_left =
+            !pitch_available || self.state.interactions_since_pitch < self.state.policy.max_interactions_between_pitch;
+        if budget_left && let Some(reply) = self.next_fresh_reply() {
+            let purpose = UtterancePurpose::Reply { comment_seqs: reply.comment_seqs.clone() };
+            self.dispatch(Speaker::Host, reply.text, reply.lang, purpose, "host_closeup", None);
+            return;
+        }
+        if budget_left && !self.state.acknowledgements.is_empty() {
+            let (text, purpose) = templates::acknowledgements(&self.state.acknowledgements);
+            self.dispatch(Speaker::Assistant, text, Lang::Zh, purpose, "assistant", None);
+            return;
+        }
+        if pitch_available {
+            let pos = self.state.cursor;
+            // unwrap: pitch_available checked the sentence exists
+            let text = self.state.sentence_at(pos).unwrap().to_string();
+            let product_id = self.state.product_on_stage().map(|p| p.product_id.clone());
+            self.dispatch(Speaker::Host, text, Lang::Zh, UtterancePurpose::Pitch { pos }, "product", product_id);
+        }
+    }
+
+    /// The first queued reply that has not expired; expired ones are skipped
+    /// (with their reason) on the way.
+    fn next_fresh_reply(&mut self) -> Option<QueuedReply> {
+        loop {
+            let front = self.state.reply_queue.front()?.clone();
+            if self.input.ts - front.comment_ts > self.state.policy.reply_deadline_ms {
+                for seq in front.comment_seqs {
+                    self.skip(seq, SkipReason::Expired);
+                }
+                continue;
+            }
+            return Some(front);
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        speaker: Speaker,
+        text: String,
+        lang: Lang,
+        purpose: UtterancePurpose,
+        shot: &str,
+        product_id: Option<String>,
+    ) {
+        self.cut(shot, product_id);
+        let utterance_id = format!("u{}", self.state.utterances + 1);
+        self.emit(Event::UtteranceDispatched {
+            utterance_id: utterance_id.clone(),
+            speaker,
+            text: text.clone(),
+            lang,
+            purpose,
+        });
+        self.effect(Effect::Speak { utterance_id, speaker, text, lang });
+    }
+}
+
+/// Comparison form of a comment: no whitespace or punctuation, lowercase.
+fn normalize(text: &str) -> String {
+    text.chars().filter(|c| c.is_alphanumeric() || crate::events::is_cjk(*c)).flat_map(char::to_lowercase).collect()
+}

@@ -1,0 +1,109 @@
+//! Knowledge-grounded template texts: the embedded default when no LLM is
+//! configured. Pure functions of their inputs.
+
+use std::collections::VecDeque;
+
+use crate::events::{Lang, RetrievedEntry, UtterancePurpose};
+
+use super::state::{AckKind, Acknowledgement};
+
+/// A reply to `viewer_name` from the best retrieved entry, in the comment's
+/// language. An English question whose entry has only a Chinese answer gets
+/// the Chinese facts with an English lead-in: the facts are never invented.
+pub fn reply(viewer_name: &str, entry: &RetrievedEntry, lang: Lang) -> String {
+    match lang {
+        Lang::Zh => format!("{viewer_name}，{}", entry.answer),
+        Lang::En => match &entry.answer_en {
+            Some(answer_en) => format!("{viewer_name}, {answer_en}"),
+            None => format!("{viewer_name}, good question! Here it is in Chinese: {}", entry.answer),
+        },
+    }
+}
+
+/// Names listed one by one in a thanks or welcome; the rest are counted.
+const NAMES_LISTED: usize = 3;
+
+/// One utterance for everything the assistant owes: thanks for gifts,
+/// follows and orders first, then one welcome for new viewers.
+pub fn acknowledgements(pending: &VecDeque<Acknowledgement>) -> (String, UtterancePurpose) {
+    let thanks: Vec<&Acknowledgement> = pending.iter().filter(|a| a.kind != AckKind::Join).collect();
+    let joins: Vec<&Acknowledgement> = pending.iter().filter(|a| a.kind == AckKind::Join).collect();
+    let mut text = String::new();
+    if !thanks.is_empty() {
+        let parts: Vec<String> = thanks
+            .iter()
+            .take(NAMES_LISTED)
+            .map(|a| match a.kind {
+                AckKind::Gift => format!("{}送的{}", a.name, a.detail),
+                AckKind::Follow => format!("{}的关注", a.name),
+                AckKind::Order if !a.detail.is_empty() => format!("{}下单的{}", a.name, a.detail),
+                AckKind::Order => format!("{}的下单", a.name),
+                AckKind::Join => unreachable!("joins were filtered out"),
+            })
+            .collect();
+        text.push_str(&format!("谢谢{}", parts.join("、")));
+        if thanks.len() > NAMES_LISTED {
+            text.push_str(&format!("，还有另外{}位朋友的支持", thanks.len() - NAMES_LISTED));
+        }
+        text.push('！');
+    }
+    if !joins.is_empty() {
+        let names: Vec<&str> = joins.iter().take(NAMES_LISTED).map(|a| a.name.as_str()).collect();
+        text.push_str(&format!("欢迎{}", names.join("、")));
+        if joins.len() > NAMES_LISTED {
+            text.push_str(&format!("等{}位朋友", joins.len()));
+        }
+        text.push_str("来到直播间！");
+    }
+    let purpose = if thanks.is_empty() { UtterancePurpose::Welcome } else { UtterancePurpose::Thanks };
+    (text, purpose)
+}
+
+/// The state's record of the current shot.
+pub fn shot_key(shot: &str, product_id: Option<&str>) -> String {
+    match product_id {
+        Some(p) => format!("{shot}/{p}"),
+        None => shot.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(kind: AckKind, name: &str, detail: &str) -> Acknowledgement {
+        Acknowledgement { kind, name: name.into(), detail: detail.into() }
+    }
+
+    #[test]
+    fn thanks_come_before_welcomes_and_long_lists_are_counted() {
+        let pending: VecDeque<_> = vec![
+            ack(AckKind::Join, "阿杰", ""),
+            ack(AckKind::Gift, "小鱼儿", "玫瑰"),
+            ack(AckKind::Follow, "momo", ""),
+            ack(AckKind::Join, "b", ""),
+            ack(AckKind::Join, "c", ""),
+            ack(AckKind::Join, "d", ""),
+        ]
+        .into();
+        let (text, purpose) = acknowledgements(&pending);
+        assert_eq!(text, "谢谢小鱼儿送的玫瑰、momo的关注！欢迎阿杰、b、c等4位朋友来到直播间！");
+        assert_eq!(purpose, UtterancePurpose::Thanks);
+    }
+
+    #[test]
+    fn an_english_question_on_a_chinese_only_entry_keeps_the_chinese_facts() {
+        let entry = RetrievedEntry {
+            entry_id: 1,
+            product_id: None,
+            product_name: None,
+            kind: "faq".into(),
+            answer: "保修两年".into(),
+            answer_en: None,
+            score: 1.0,
+            reason: String::new(),
+        };
+        assert_eq!(reply("Tom", &entry, Lang::En), "Tom, good question! Here it is in Chinese: 保修两年");
+        assert_eq!(reply("小鱼儿", &entry, Lang::Zh), "小鱼儿，保修两年");
+    }
+}
