@@ -36,11 +36,22 @@ impl Default for Settings {
             port: 8080,
             clock: Clock::Real,
             render_speed: 1.0,
-            node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            node_id: default_node_id(8080),
             handle_signals: true,
             http_workers: 2,
         }
     }
+}
+
+/// A node's stable name: `LIVEROOM_NODE_ID`, else host name and port. A
+/// restarted node gets its rooms back at once instead of waiting for the
+/// leases of its previous run to expire.
+pub fn default_node_id(port: u16) -> String {
+    if let Ok(id) = std::env::var("LIVEROOM_NODE_ID") {
+        return id;
+    }
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    format!("{}:{port}", if host.is_empty() { "localhost" } else { &host })
 }
 
 pub struct Application {

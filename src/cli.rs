@@ -133,7 +133,13 @@ async fn serve(args: ServeArgs, demo: Option<DemoOptions>) -> anyhow::Result<Exi
         eprintln!("using the embedded postgres under {}", args.db.data_dir.display());
     }
     let pool = database.pool(16).await?;
-    let settings = Settings { host: args.host.clone(), port: args.port, render_speed: args.render_speed, ..Settings::default() };
+    let settings = Settings {
+        host: args.host.clone(),
+        port: args.port,
+        render_speed: args.render_speed,
+        node_id: crate::app::default_node_id(args.port),
+        ..Settings::default()
+    };
     let app = Application::build(settings, pool.clone()).await?;
     let port = app.port;
     let rooms = app.rooms.clone();

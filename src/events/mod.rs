@@ -133,6 +133,10 @@ pub enum Event {
         /// The policy's tunables for this session.
         policy: crate::room::state::PolicyConfig,
     },
+    /// The session is to end: the policy settles what is open (cancels the
+    /// utterance on air, skips pending comments). `SessionEnded` follows.
+    SessionEndRequested { reason: String },
+    /// The session's last event.
     SessionEnded {
         reason: String,
         /// Digest of the room state folded up to (not including) this event.
@@ -227,6 +231,7 @@ impl Event {
     pub fn type_name(&self) -> &'static str {
         match self {
             Event::SessionStarted { .. } => "session_started",
+            Event::SessionEndRequested { .. } => "session_end_requested",
             Event::SessionEnded { .. } => "session_ended",
             Event::ViewerJoined { .. } => "viewer_joined",
             Event::ViewerLeft { .. } => "viewer_left",

@@ -24,13 +24,19 @@ fn keep(word: &str) -> Option<String> {
     if w.is_empty() || STOP_WORDS.contains(&w.as_str()) { None } else { Some(w) }
 }
 
-/// Words to index for `text`: jieba's search-mode cut (every dictionary
-/// word inside longer words too), space-joined.
+/// Words to index for `text`: every whitespace-separated keyword as typed
+/// (jieba cuts "有货" alone differently from "有货吗" in a question), and
+/// jieba's search-mode cut (every dictionary word inside longer words too).
 pub fn index_terms(text: &str) -> String {
-    let mut words: Vec<String> = jieba().cut_for_search(text, true).into_iter().filter_map(|t| keep(t.word)).collect();
-    // single characters of Chinese words help typo'd queries (多少米 vs 多少钱)
-    // only through the vector side; keep the index to words
-    words.dedup();
+    let mut words: Vec<String> = Vec::new();
+    for chunk in text.split_whitespace() {
+        if chunk.chars().any(crate::events::is_cjk) && chunk.chars().count() <= 8 {
+            words.extend(keep(chunk));
+        }
+        words.extend(jieba().cut_for_search(chunk, true).into_iter().filter_map(|t| keep(t.word)));
+    }
+    let mut seen = std::collections::HashSet::new();
+    words.retain(|w| seen.insert(w.clone()));
     words.join(" ")
 }
 
@@ -60,6 +66,17 @@ mod tests {
         assert!(terms.contains(&"电饭煲".to_string()), "{terms:?}");
         assert!(terms.contains(&"多少".to_string()) || terms.contains(&"多少钱".to_string()), "{terms:?}");
         assert!(!terms.iter().any(|t| t == "啊" || t == "这个"), "{terms:?}");
+    }
+
+    #[test]
+    fn keywords_are_indexed_as_typed_and_as_jieba_cuts_them() {
+        let index = index_terms("库存 有货 多少钱");
+        let words: Vec<&str> = index.split(' ').collect();
+        for w in ["有货", "有", "货", "多少钱", "多少", "库存"] {
+            assert!(words.contains(&w), "{w} missing from {index}");
+        }
+        // the question's cut meets the index
+        assert!(query_terms("那个保温杯有货吗").iter().any(|t| t == "有货"));
     }
 
     #[test]

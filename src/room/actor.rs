@@ -196,6 +196,15 @@ impl Room {
 
     /// Log and act on one input from inside the process.
     fn input(&mut self, event: Event, waiter: Option<oneshot::Sender<Result<(), RoomError>>>, ctx: &Context<Self>) {
+        if self.state.ended {
+            // `SessionEnded` is a session's last event: late render acks and
+            // effect results of an ended session have nothing left to act on
+            tracing::debug!(room = %self.room_id, event = event.type_name(), "input after the session ended, not logged");
+            if let Some(w) = waiter {
+                let _ = w.send(Err(RoomError::Ended));
+            }
+            return;
+        }
         if let Some(e) = &self.failed {
             if let Some(w) = waiter {
                 let _ = w.send(Err(RoomError::LogUnavailable(e.to_string())));
@@ -416,9 +425,14 @@ impl Handler<EndSession> for Room {
         if self.state.ended {
             return Box::pin(async { Err(RoomError::Ended) });
         }
+        // one batch: the request (and the policy's settling of what is
+        // open), then the ended event with the digest of the state before it
+        let mut batch = Batch::default();
+        self.step(Event::SessionEndRequested { reason: msg.reason.clone() }, &mut batch);
         let state_digest = self.state.digest();
+        self.step(Event::SessionEnded { reason: msg.reason, state_digest: state_digest.clone() }, &mut batch);
         let (tx, rx) = oneshot::channel();
-        self.input(Event::SessionEnded { reason: msg.reason, state_digest: state_digest.clone() }, Some(tx), ctx);
+        self.append(batch, Some(tx), ctx);
         let pool = self.deps.pool.clone();
         let session_id = self.session_id;
         let addr = ctx.address();

@@ -72,7 +72,7 @@ impl Ctx<'_> {
     }
 
     fn decide(&mut self) {
-        if self.state.ended && !matches!(self.input.event, Event::SessionEnded { .. }) {
+        if self.state.ended {
             return;
         }
         match &self.input.event {
@@ -80,7 +80,8 @@ impl Ctx<'_> {
                 self.cut("wide", None);
                 self.fill_floor();
             }
-            Event::SessionEnded { .. } => self.end_session(),
+            Event::SessionEndRequested { .. } => self.end_session(),
+            Event::SessionEnded { .. } => {}
             Event::ViewerCommented { text, .. } => {
                 self.effect(Effect::Triage { comment_seq: self.input.seq, text: text.clone() });
             }

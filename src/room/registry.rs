@@ -71,6 +71,10 @@ impl Rooms {
                 tokio::time::sleep(LEASE_RENEW_EVERY).await;
                 let Some(rooms) = weak.upgrade() else { return };
                 rooms.renew_leases().await;
+                // rooms whose owner stopped renewing move here by replaying their log
+                if let Err(e) = rooms.resume_open_sessions().await {
+                    tracing::warn!(error = %e, "cannot look for rooms to take over");
+                }
             }
         });
         rooms
@@ -157,6 +161,9 @@ impl Rooms {
     pub async fn resume_open_sessions(&self) -> anyhow::Result<Vec<String>> {
         let mut resumed = Vec::new();
         for room_id in eventlog::rooms_with_open_sessions(&self.deps.pool).await? {
+            if self.get(&room_id).is_some() {
+                continue;
+            }
             match self.open(&room_id, None).await {
                 Ok(_) => resumed.push(room_id),
                 Err(OpenError::NothingToResume(_)) => {}

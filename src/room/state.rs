@@ -171,6 +171,7 @@ impl RoomState {
                 self.disclosure = disclosure.clone();
                 self.policy = policy.clone();
             }
+            Event::SessionEndRequested { .. } => {}
             Event::SessionEnded { .. } => self.ended = true,
             Event::ViewerJoined { viewer, .. } => {
                 self.counters.joins += 1;

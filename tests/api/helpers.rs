@@ -1,0 +1,193 @@
+//! Test harness: a real Postgres server (DATABASE_URL, or a throwaway
+//! cluster started once per test process), a fresh database per test, and
+//! the application on a free port with a virtual clock.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use liveroom::app::{Application, Settings};
+use liveroom::clock::{Clock, VirtualClock};
+use liveroom::db::{Durability, EmbeddedPostgres};
+use liveroom::events::{Envelope, Event};
+use liveroom::knowledge::Catalog;
+use liveroom::room::Rooms;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+struct Server {
+    url: String,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+static CLUSTER: OnceLock<std::sync::Mutex<Option<EmbeddedPostgres>>> = OnceLock::new();
+
+extern "C" fn stop_cluster() {
+    if let Some(cell) = CLUSTER.get() {
+        if let Ok(mut guard) = cell.lock() {
+            if let Some(mut pg) = guard.take() {
+                pg.stop();
+            }
+        }
+    }
+}
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            return Server { url };
+        }
+        let dir = std::env::temp_dir().join(format!("liveroom-test-{}", std::process::id()));
+        let pg = EmbeddedPostgres::start(&dir, Durability::Throwaway).expect("start a throwaway postgres for tests");
+        let url = pg.url().to_string();
+        CLUSTER.get_or_init(|| std::sync::Mutex::new(Some(pg)));
+        unsafe { libc::atexit(stop_cluster) };
+        Server { url }
+    })
+}
+
+/// A new, empty database on the test server; returns its URL.
+pub async fn fresh_database() -> String {
+    let base = server().url.clone();
+    liveroom::db::embedded::wait_ready(&admin(&base), Duration::from_secs(30)).await.expect("postgres is up");
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let url = with_database(&base, &name);
+    liveroom::db::ensure_database(&url).await.expect("create the test database");
+    url
+}
+
+fn admin(url: &str) -> String {
+    with_database(url, "postgres")
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    // unwrap: a postgres URL always has a path after the host
+    let cut = base.rfind('/').unwrap();
+    format!("{}/{name}{query}", &base[..cut])
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub db_url: String,
+    pub pool: PgPool,
+    pub rooms: Arc<Rooms>,
+    pub clock: Arc<VirtualClock>,
+    pub http: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+pub fn test_catalog() -> Catalog {
+    serde_json::from_str(include_str!("test_catalog.json")).expect("test catalogue parses")
+}
+
+/// The app on a fresh database, with the test catalogue imported.
+pub async fn spawn_app() -> TestApp {
+    let db_url = fresh_database().await;
+    spawn_app_on(&db_url, true).await
+}
+
+pub async fn spawn_app_on(db_url: &str, import: bool) -> TestApp {
+    let pool = liveroom::db::connect(db_url, 8).await.expect("connect");
+    let (clock, virtual_clock) = Clock::new_virtual(1_700_000_000_000);
+    let settings = Settings { port: 0, clock, handle_signals: false, http_workers: 1, ..Settings::default() };
+    let app = Application::build(settings, pool.clone()).await.expect("build the app");
+    if import {
+        liveroom::knowledge::import_catalog(&pool, &test_catalog(), "test").await.expect("import");
+    }
+    let port = app.port;
+    let rooms = app.rooms.clone();
+    let handle = app.server_handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+        db_url: db_url.to_string(),
+        pool,
+        rooms,
+        clock: virtual_clock,
+        http: reqwest::Client::new(),
+        handle,
+    }
+}
+
+impl TestApp {
+    pub async fn open_room(&self, room_id: &str) -> Uuid {
+        let (status, body) = self.post("/api/rooms", serde_json::json!({"room_id": room_id, "brand_id": "testbrand"})).await;
+        assert_eq!(status, 200, "{body}");
+        let session: Uuid = body["session_id"].as_str().unwrap().parse().unwrap();
+        // the session-started event is logged before anything else
+        self.wait_for(session, |events| !events.is_empty(), false).await;
+        session
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post_raw(path, body.to_string().into_bytes()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn events(&self, session: Uuid) -> Vec<Envelope> {
+        liveroom::eventlog::read_session(&self.pool, session, 0).await.expect("read the log")
+    }
+
+    /// Poll the log until `done` holds; with `advance`, move the virtual
+    /// clock 100 ms between polls. Panics after 10 s of real time.
+    pub async fn wait_for(&self, session: Uuid, done: impl Fn(&[Envelope]) -> bool, advance: bool) -> Vec<Envelope> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let events = self.events(session).await;
+            if done(&events) {
+                return events;
+            }
+            if std::time::Instant::now() > deadline {
+                let types: Vec<String> = events.iter().map(|e| format!("{}:{}", e.seq, e.event.type_name())).collect();
+                panic!("timed out waiting; log: {types:?}");
+            }
+            if advance {
+                self.clock.advance(100);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+pub fn find<'a>(events: &'a [Envelope], pred: impl Fn(&Event) -> bool) -> Option<&'a Envelope> {
+    events.iter().find(|e| pred(&e.event))
+}
+
+pub fn count(events: &[Envelope], type_name: &str) -> usize {
+    events.iter().filter(|e| e.event.type_name() == type_name).count()
+}
+
+/// The utterance whose dispatch matches `pred`: its id.
+pub fn dispatched_id(events: &[Envelope], pred: impl Fn(&Event) -> bool) -> Option<String> {
+    events.iter().find_map(|e| match &e.event {
+        ev @ Event::UtteranceDispatched { utterance_id, .. } if pred(ev) => Some(utterance_id.clone()),
+        _ => None,
+    })
+}
+
+pub fn seq_of(events: &[Envelope], pred: impl Fn(&Event) -> bool) -> i64 {
+    find(events, pred).map(|e| e.seq).unwrap_or_else(|| panic!("event not in the log"))
+}

@@ -1,0 +1,9 @@
+//! Integration tests: real Postgres, real HTTP and websockets, the real
+//! binary for crash and replay tests. Test names are sentences.
+
+mod console;
+mod flow;
+mod helpers;
+mod ingest;
+mod replay;
+mod restart;
