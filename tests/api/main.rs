@@ -2,6 +2,7 @@
 //! binary for crash and replay tests. Test names are sentences.
 
 mod console;
+mod demo;
 mod flow;
 mod helpers;
 mod ingest;
