@@ -76,10 +76,7 @@ impl Ctx<'_> {
             return;
         }
         match &self.input.event {
-            Event::SessionStarted { .. } => {
-                self.cut("wide", None);
-                self.fill_floor();
-            }
+            Event::SessionStarted { .. } => self.fill_floor(),
             Event::SessionEndRequested { .. } => self.end_session(),
             Event::SessionEnded { .. } => {}
             Event::ViewerCommented { text, .. } => {
@@ -310,4 +307,142 @@ impl Ctx<'_> {
 /// Comparison form of a comment: no whitespace or punctuation, lowercase.
 fn normalize(text: &str) -> String {
     text.chars().filter(|c| c.is_alphanumeric() || crate::events::is_cjk(*c)).flat_map(char::to_lowercase).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Given events / when an input / then decisions: the policy alone.
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::events::{RetrievedEntry, StagedProduct, Viewer};
+    use crate::room::state::PolicyConfig;
+
+    struct Given {
+        state: RoomState,
+        ts: i64,
+    }
+
+    impl Given {
+        fn session(policy: PolicyConfig) -> (Given, Step) {
+            let mut g = Given { state: RoomState::new("t"), ts: 0 };
+            let step = g.when(Event::SessionStarted {
+                brand_id: "b".into(),
+                knowledge_version: 1,
+                run_of_show: vec![StagedProduct {
+                    product_id: "p".into(),
+                    name: "P".into(),
+                    segments: vec![vec!["s1。".into(), "s2。".into()]],
+                }],
+                experiment: None,
+                disclosure: "AI".into(),
+                policy,
+            });
+            (g, step)
+        }
+
+        fn when(&mut self, event: Event) -> Step {
+            self.ts += 1000;
+            let input = Envelope {
+                room_id: "t".into(),
+                session_id: Uuid::nil(),
+                seq: self.state.last_seq + 1,
+                ts: self.ts,
+                version: SCHEMA_VERSION,
+                causation: None,
+                event,
+            };
+            step(&mut self.state, &input)
+        }
+
+        /// A comment, triaged as a price question; returns its seq.
+        fn question(&mut self, viewer: &str, text: &str) -> (i64, Step) {
+            let viewer = Viewer { id: viewer.into(), name: viewer.into(), platform_msg_id: None };
+            self.when(Event::ViewerCommented { viewer, text: text.into() });
+            let seq = self.state.last_seq;
+            let step = self.when(Event::CommentTriaged { comment_seq: seq, intent: Intent::PriceAsk, lang: Lang::Zh, classifier: "t".into() });
+            (seq, step)
+        }
+
+        fn knowledge(&mut self, comment_seq: i64) -> Step {
+            let entry = RetrievedEntry {
+                entry_id: 7,
+                product_id: Some("p".into()),
+                product_name: Some("P".into()),
+                kind: "price".into(),
+                answer: "九十九元。".into(),
+                answer_en: None,
+                score: 1.0,
+                reason: String::new(),
+            };
+            self.when(Event::KnowledgeRetrieved { comment_seq, query: String::new(), entries: vec![entry] })
+        }
+    }
+
+    fn types(step: &Step) -> Vec<&'static str> {
+        step.decisions.iter().map(|d| d.event.type_name()).collect()
+    }
+
+    #[test]
+    fn the_show_opens_on_the_product_with_the_first_pitch_sentence() {
+        let (_, step) = Given::session(PolicyConfig::default());
+        assert_eq!(types(&step), ["camera_cut", "utterance_dispatched"]);
+        assert!(matches!(&step.effects[..], [Effect::Cut { .. }, Effect::Speak { utterance_id, .. }] if utterance_id == "u1"));
+    }
+
+    #[test]
+    fn a_reply_waits_for_the_sentence_on_air_then_the_pitch_resumes_after_it() {
+        let (mut g, _) = Given::session(PolicyConfig::default());
+        let (seq, step) = g.question("v", "多少钱");
+        assert!(matches!(&step.effects[..], [Effect::Retrieve { comment_seq, .. }] if *comment_seq == seq));
+        let step = g.knowledge(seq);
+        assert_eq!(types(&step), ["reply_decided"], "the floor is taken: no barge-in inside a sentence");
+        let step = g.when(Event::UtteranceFinished { utterance_id: "u1".into() });
+        assert_eq!(types(&step), ["pitch_advanced", "camera_cut", "utterance_dispatched"]);
+        assert!(matches!(&step.decisions[2].event, Event::UtteranceDispatched { text, .. } if text == "v，九十九元。"));
+        let step = g.when(Event::UtteranceFinished { utterance_id: "u2".into() });
+        let pos = PitchPos { product: 0, segment: 0, sentence: 1 };
+        assert!(matches!(&step.decisions.last().unwrap().event, Event::UtteranceDispatched { purpose: UtterancePurpose::Pitch { pos: p }, .. } if *p == pos));
+    }
+
+    #[test]
+    fn questions_beyond_the_reply_queue_are_skipped_with_a_reason_and_not_retrieved() {
+        let (mut g, _) = Given::session(PolicyConfig { max_pending_replies: 1, ..PolicyConfig::default() });
+        g.question("a", "多少钱");
+        let (seq, step) = g.question("b", "价格多少");
+        assert!(step.effects.is_empty());
+        assert!(matches!(&step.decisions[..], [d] if d.event == Event::CommentSkipped { comment_seq: seq, reason: SkipReason::ReplyQueueFull }));
+    }
+
+    #[test]
+    fn the_same_question_from_the_same_viewer_is_answered_once() {
+        let (mut g, _) = Given::session(PolicyConfig::default());
+        g.question("a", "多少钱？");
+        let (seq, step) = g.question("a", "多少钱");
+        assert!(matches!(&step.decisions[..], [d] if d.event == Event::CommentSkipped { comment_seq: seq, reason: SkipReason::DuplicateQuestion }));
+    }
+
+    #[test]
+    fn a_reply_that_waited_past_its_deadline_is_skipped_as_expired() {
+        let (mut g, _) = Given::session(PolicyConfig { reply_deadline_ms: 1500, ..PolicyConfig::default() });
+        let (seq, _) = g.question("v", "多少钱");
+        g.knowledge(seq);
+        let step = g.when(Event::UtteranceFinished { utterance_id: "u1".into() });
+        assert!(step.decisions.iter().any(|d| d.event == Event::CommentSkipped { comment_seq: seq, reason: SkipReason::Expired }));
+        assert!(matches!(&step.decisions.last().unwrap().event, Event::UtteranceDispatched { purpose: UtterancePurpose::Pitch { .. }, .. }));
+    }
+
+    #[test]
+    fn ending_the_session_cancels_the_utterance_on_air_and_skips_every_pending_comment() {
+        let (mut g, _) = Given::session(PolicyConfig::default());
+        let (a, _) = g.question("a", "多少钱");
+        let (b, _) = g.question("b", "有货吗");
+        g.knowledge(a);
+        let step = g.when(Event::SessionEndRequested { reason: "test".into() });
+        assert_eq!(types(&step), ["utterance_cancel_requested", "comment_skipped", "comment_skipped"]);
+        for (d, seq) in step.decisions[1..].iter().zip([a, b]) {
+            assert_eq!(d.event, Event::CommentSkipped { comment_seq: seq, reason: SkipReason::SessionEnded });
+        }
+        assert!(g.state.reply_queue.is_empty() && g.state.pending_comments.is_empty());
+    }
 }

@@ -34,13 +34,27 @@ impl Triager for RuleTriager {
 
     fn classify(&self, text: &str) -> (Intent, Lang) {
         let lower = format!("{} ", text.to_lowercase());
-        let intent = RULES
-            .iter()
-            .find(|(_, words)| words.iter().any(|w| lower.contains(w)))
-            .map(|(intent, _)| *intent)
-            .unwrap_or(Intent::Other);
+        let rule = RULES.iter().find(|(_, words)| words.iter().any(|w| lower.contains(w))).map(|(intent, _)| *intent);
+        let intent = match rule {
+            // a plain question the keyword rules above did not place
+            Some(Intent::Greeting | Intent::Praise) | None if is_question(&lower) => Intent::ProductQuestion,
+            Some(intent) => intent,
+            None => Intent::Other,
+        };
         (intent, Lang::detect(text))
     }
+}
+
+const QUESTION_OPENERS: &[&str] =
+    &["is ", "are ", "do ", "does ", "can ", "could ", "how ", "what ", "which ", "will ", "should ", "where ", "when ", "why "];
+
+/// English questions by their first word; Chinese A-not-A questions (重不重, 好不好用).
+fn is_question(lower: &str) -> bool {
+    if QUESTION_OPENERS.iter().any(|w| lower.trim_start().starts_with(w)) {
+        return true;
+    }
+    let chars: Vec<char> = lower.chars().collect();
+    chars.windows(3).any(|w| w[1] == '不' && w[0] == w[2] && w[0] != '不' && crate::events::is_cjk(w[0]))
 }
 
 #[cfg(test)]
@@ -60,6 +74,9 @@ mod tests {
             ("上次买的坏了要退款", Intent::Complaint),
             ("how much is it", Intent::PriceAsk),
             ("哈哈哈哈", Intent::Other),
+            ("重不重", Intent::ProductQuestion),
+            ("is the coating safe", Intent::ProductQuestion),
+            ("不不不", Intent::Other),
         ];
         for (text, want) in cases {
             assert_eq!(RuleTriager.classify(text).0, want, "{text}");
