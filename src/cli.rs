@@ -76,6 +76,17 @@ pub enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// Evaluations on labelled data; each ends its output with one line of JSON.
+    Eval {
+        #[command(subcommand)]
+        which: EvalCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// recall@1, recall@5, MRR of full-text, vector and hybrid retrieval on held-out queries.
+    Retrieval(crate::eval::retrieval::RetrievalEvalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +120,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pool = database.pool(2).await?;
             crate::db::migrate(&pool).await?;
             println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { which: EvalCommand::Retrieval(args) } => {
+            crate::eval::retrieval::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { which: BenchCommand::Ingest(args) } => {

@@ -28,6 +28,8 @@ pub mod cli;
 pub mod clock;
 pub mod console;
 pub mod db;
+pub mod embed;
+pub mod eval;
 pub mod eventlog;
 pub mod events;
 pub mod ingest;

@@ -6,15 +6,13 @@
 //! synchronous commit on) or DATABASE_URL; the benchmark works in a database
 //! of its own (`<name>_bench`), created fresh and dropped at the end.
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
 use futures_util::StreamExt;
 use serde_json::json;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{median, percentile, round};
@@ -56,8 +54,8 @@ struct Round {
 pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.rooms >= 1 && args.batch >= 1 && args.in_flight >= 1 && args.rounds >= 1, "counts must be at least 1");
     let database = Database::open(args.db.database_url.as_deref(), &args.db.data_dir).await?;
-    let bench_url = bench_database_url(&database.url)?;
-    recreate_database(&database.url, &bench_url, true).await?;
+    let bench_url = crate::db::sibling_database_url(&database.url, "bench")?;
+    crate::db::recreate_database(&database.url, &bench_url, true).await?;
     let pool = crate::db::connect(&bench_url, 8).await?;
     let settings = Settings { port: 0, handle_signals: false, render_speed: 1.0, ..Settings::default() };
     let app = Application::build(settings, pool.clone()).await?;
@@ -94,7 +92,7 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     app.rooms.end_all("bench over").await;
     app.server_handle().stop(false).await;
     pool.close().await;
-    recreate_database(&database.url, &bench_url, false).await?;
+    crate::db::recreate_database(&database.url, &bench_url, false).await?;
     println!(
         "{}",
         json!({
@@ -246,22 +244,3 @@ async fn copy_same_rows(pool: &PgPool, sessions: &[Uuid], round_no: usize) -> an
     Ok(rows as f64 / secs)
 }
 
-fn bench_database_url(url: &str) -> anyhow::Result<String> {
-    let options = PgConnectOptions::from_str(url).context("bad database url")?;
-    let name = options.get_database().unwrap_or("postgres");
-    let bench = format!("{name}_bench");
-    let base = url.split('?').next().unwrap_or(url);
-    let prefix = base.strip_suffix(name).context("cannot derive the bench database url")?;
-    Ok(format!("{prefix}{bench}"))
-}
-
-/// Drop the bench database, and create it again if `create`.
-async fn recreate_database(url: &str, bench_url: &str, create: bool) -> anyhow::Result<()> {
-    let name = PgConnectOptions::from_str(bench_url)?.get_database().unwrap_or_default().to_string();
-    let mut conn = sqlx::PgConnection::connect(url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut conn).await?;
-    if create {
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await?;
-    }
-    Ok(())
-}

@@ -95,3 +95,26 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The URL of a database named `<name>_<suffix>` on the same server, for
+/// benchmarks and evaluations that must not touch the product's data.
+pub fn sibling_database_url(url: &str, suffix: &str) -> anyhow::Result<String> {
+    let options = PgConnectOptions::from_str(url).context("bad database url")?;
+    let name = options.get_database().unwrap_or("postgres");
+    let base = url.split('?').next().unwrap_or(url);
+    let prefix = base.strip_suffix(name).context("cannot derive a sibling database url")?;
+    Ok(format!("{prefix}{name}_{suffix}"))
+}
+
+/// Drop the database of `target_url` (connecting through `url`), and create
+/// it again, empty, if `create`.
+pub async fn recreate_database(url: &str, target_url: &str, create: bool) -> anyhow::Result<()> {
+    let name = PgConnectOptions::from_str(target_url)?.get_database().unwrap_or_default().to_string();
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let quoted = name.replace('"', "\"\"");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"))).execute(&mut conn).await?;
+    if create {
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{quoted}\""))).execute(&mut conn).await?;
+    }
+    Ok(())
+}
