@@ -21,6 +21,10 @@ impl Drop for Server {
     }
 }
 
+async fn post_json(http: &reqwest::Client, url: String, body: serde_json::Value) -> serde_json::Value {
+    http.post(url).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -55,15 +59,7 @@ async fn a_killed_server_loses_no_acknowledged_event_and_resumes_the_room() {
     let port = free_port();
     let mut server = start_server(&db_url, port).await;
     let http = reqwest::Client::new();
-    let opened: serde_json::Value = http
-        .post(format!("{}/api/rooms", server.base))
-        .json(&json!({"room_id": "crash", "brand_id": "testbrand"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let opened = post_json(&http, format!("{}/api/rooms", server.base), json!({"room_id": "crash", "brand_id": "testbrand"})).await;
     let session: uuid::Uuid = opened["session_id"].as_str().unwrap().parse().unwrap();
 
     // waves of concurrent batches; the server is killed (SIGKILL) in the middle of the last
@@ -114,15 +110,7 @@ async fn a_killed_server_loses_no_acknowledged_event_and_resumes_the_room() {
     let mut server = start_server(&db_url, port).await;
     let snapshot: serde_json::Value = http.get(format!("{}/api/rooms/crash", server.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(snapshot["session_id"], opened["session_id"]);
-    let resp: serde_json::Value = http
-        .post(format!("{}/api/rooms/crash/events", server.base))
-        .json(&json!({"type": "join", "viewer_id": "after-restart"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let resp = post_json(&http, format!("{}/api/rooms/crash/events", server.base), json!({"type": "join", "viewer_id": "after-restart"})).await;
     assert!(resp["seqs"][0].as_i64().unwrap() > last_before);
 
     // SIGTERM: the session ends cleanly with the room's digest
