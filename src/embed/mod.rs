@@ -69,6 +69,12 @@ impl Embedder {
             .map_err(|e| anyhow!("{e}"))?
             .with_intra_threads(1)
             .map_err(|e| anyhow!("{e}"))?
+            // no spin-waiting after a run: on two cores, cycles spent spinning
+            // are taken from the event log and Postgres
+            .with_intra_op_spinning(false)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_inter_op_spinning(false)
+            .map_err(|e| anyhow!("{e}"))?
             .commit_from_file(&model)
             .map_err(|e| anyhow!("cannot load {}: {e}", model.display()))?;
         let tokenizer = Tokenizer::from_file(&tokenizer_file)
