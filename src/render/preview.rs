@@ -11,6 +11,9 @@ use super::{AckKind, AckSink, Cancel, Cut, RenderAck, Speak, estimate_duration_m
 use crate::clock::Clock;
 use crate::events::Speaker;
 
+/// How many early cancels the renderer remembers.
+const CANCELLED_EARLY_KEPT: usize = 256;
+
 pub struct PreviewRenderer {
     clock: Clock,
     acks: AckSink,
@@ -20,8 +23,11 @@ pub struct PreviewRenderer {
     queues: HashMap<Speaker, VecDeque<Speak>>,
     /// Per speaker: the utterance being spoken and the handle of its timer.
     speaking: HashMap<Speaker, (String, SpawnHandle)>,
-    /// Cancels that arrived before their utterance: dropped on arrival.
+    /// Cancels of utterances not (or no longer) here: one that arrives
+    /// later is dropped on arrival. Bounded: with in-order delivery the set
+    /// only collects cancels of utterances that had already finished.
     cancelled_early: HashSet<String>,
+    cancelled_early_order: VecDeque<String>,
     pub shot: Option<String>,
 }
 
@@ -34,6 +40,7 @@ impl PreviewRenderer {
             queues: HashMap::new(),
             speaking: HashMap::new(),
             cancelled_early: HashSet::new(),
+            cancelled_early_order: VecDeque::new(),
             shot: None,
         }
     }
@@ -104,7 +111,14 @@ impl Handler<Cancel> for PreviewRenderer {
             }
         }
         // not arrived yet (or already over): remember, so it never starts
-        self.cancelled_early.insert(msg.utterance_id);
+        if self.cancelled_early.insert(msg.utterance_id.clone()) {
+            self.cancelled_early_order.push_back(msg.utterance_id);
+            if self.cancelled_early_order.len() > CANCELLED_EARLY_KEPT {
+                if let Some(oldest) = self.cancelled_early_order.pop_front() {
+                    self.cancelled_early.remove(&oldest);
+                }
+            }
+        }
     }
 }
 
@@ -113,5 +127,80 @@ impl Handler<Cut> for PreviewRenderer {
 
     fn handle(&mut self, msg: Cut, _: &mut Context<Self>) {
         self.shot = Some(super::super::room::templates::shot_key(&msg.shot, msg.product_id.as_deref()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::events::Lang;
+
+    struct Collector(Arc<Mutex<Vec<(String, AckKind)>>>);
+
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<RenderAck> for Collector {
+        type Result = ();
+
+        fn handle(&mut self, ack: RenderAck, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push((ack.utterance_id, ack.kind));
+        }
+    }
+
+    fn speak(id: &str) -> Speak {
+        Speak { utterance_id: id.into(), speaker: Speaker::Host, text: "一二三四五六七八九十".into(), lang: Lang::Zh }
+    }
+
+    async fn settle() {
+        for _ in 0..5 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_cancel_stops_the_utterance_speaking_and_one_that_has_not_arrived() {
+        let acks = Arc::new(Mutex::new(Vec::new()));
+        let sink = Collector(acks.clone()).start().recipient();
+        let (clock, time) = Clock::new_virtual(0);
+        let renderer = PreviewRenderer::new(clock, sink, 1.0).start();
+        renderer.do_send(speak("u1"));
+        settle().await;
+        renderer.do_send(Cancel { utterance_id: "u1".into() });
+        // a cancel before its utterance arrives: the utterance never starts
+        renderer.do_send(Cancel { utterance_id: "u2".into() });
+        renderer.do_send(speak("u2"));
+        settle().await;
+        time.advance(10_000);
+        settle().await;
+        let got = acks.lock().unwrap().clone();
+        let want = [
+            ("u1".to_string(), AckKind::Queued),
+            ("u1".to_string(), AckKind::Started),
+            ("u1".to_string(), AckKind::Cancelled),
+            ("u2".to_string(), AckKind::Cancelled),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[actix_rt::test]
+    async fn an_utterance_finishes_after_its_estimated_duration_on_the_clock() {
+        let acks = Arc::new(Mutex::new(Vec::new()));
+        let sink = Collector(acks.clone()).start().recipient();
+        let (clock, time) = Clock::new_virtual(0);
+        let renderer = PreviewRenderer::new(clock, sink, 1.0).start();
+        renderer.do_send(speak("u1"));
+        settle().await;
+        let duration = estimate_duration_ms("一二三四五六七八九十", Lang::Zh, 1.0);
+        time.advance(duration - 1);
+        settle().await;
+        assert_eq!(acks.lock().unwrap().len(), 2, "queued and started, not finished yet");
+        time.advance(1);
+        settle().await;
+        assert_eq!(acks.lock().unwrap().last().cloned(), Some(("u1".to_string(), AckKind::Finished)));
     }
 }
