@@ -8,3 +8,4 @@ mod helpers;
 mod ingest;
 mod replay;
 mod restart;
+mod retrieval;
