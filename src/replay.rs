@@ -94,7 +94,8 @@ pub fn replay(events: &[Envelope]) -> ReplayReport {
             break;
         }
     }
-    if stepped.digest() != folded.digest() && mismatches.is_empty() {
+    let final_digest = folded.digest();
+    if stepped.digest() != final_digest && mismatches.is_empty() {
         mismatches.push("the stepped state differs from the folded state".into());
     }
     ReplayReport {
@@ -106,7 +107,7 @@ pub fn replay(events: &[Envelope]) -> ReplayReport {
         mismatches,
         digest_at_end,
         live_digest,
-        final_digest: folded.digest(),
+        final_digest,
         state: folded,
     }
 }

@@ -181,11 +181,7 @@ async fn run_round(
     }
     // wait until the rooms' follow-up batches (triage, decisions) are durable
     for h in &handles {
-        loop {
-            let s = h.addr.send(crate::room::actor::GetSnapshot).await?;
-            if s.in_flight_batches == 0 {
-                break;
-            }
+        while h.addr.send(crate::room::actor::InFlightBatches).await? > 0 {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }

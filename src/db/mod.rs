@@ -62,17 +62,21 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::migrate!("./migrations").run(pool).await.context("migrations failed")
 }
 
+/// `url` with its database replaced by `name` (same server, same options).
+pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_end = base.find("://").map(|i| i + 3).context("bad database url: no scheme")?;
+    let host_part = &base[authority_end..];
+    let path_start = host_part.find('/').map(|i| authority_end + i).unwrap_or(base.len());
+    Ok(format!("{}/{name}{query}", &base[..path_start]))
+}
+
 /// The same server's `postgres` maintenance database.
 fn admin_url(url: &str) -> anyhow::Result<String> {
-    let options = PgConnectOptions::from_str(url).context("bad database url")?;
-    let db = options.get_database().unwrap_or("postgres").to_string();
-    let suffix = format!("/{db}");
-    let base = url.split('?').next().unwrap_or(url);
-    let admin = match base.strip_suffix(&suffix) {
-        Some(prefix) => format!("{prefix}/postgres"),
-        None => url.to_string(),
-    };
-    Ok(admin)
+    with_database(url, "postgres")
 }
 
 /// Create the URL's database if it does not exist yet.
@@ -101,9 +105,7 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
 pub fn sibling_database_url(url: &str, suffix: &str) -> anyhow::Result<String> {
     let options = PgConnectOptions::from_str(url).context("bad database url")?;
     let name = options.get_database().unwrap_or("postgres");
-    let base = url.split('?').next().unwrap_or(url);
-    let prefix = base.strip_suffix(name).context("cannot derive a sibling database url")?;
-    Ok(format!("{prefix}{name}_{suffix}"))
+    with_database(url, &format!("{name}_{suffix}"))
 }
 
 /// Drop the database of `target_url` (connecting through `url`), and create
@@ -117,4 +119,18 @@ pub async fn recreate_database(url: &str, target_url: &str, create: bool) -> any
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{quoted}\""))).execute(&mut conn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_gets_another_database_and_keeps_its_options() {
+        let url = "postgres://u:p@127.0.0.1:5432/liveroom?sslmode=disable";
+        assert_eq!(with_database(url, "postgres").unwrap(), "postgres://u:p@127.0.0.1:5432/postgres?sslmode=disable");
+        assert_eq!(sibling_database_url(url, "bench").unwrap(), "postgres://u:p@127.0.0.1:5432/liveroom_bench?sslmode=disable");
+        assert_eq!(with_database("postgres://h:1", "x").unwrap(), "postgres://h:1/x");
+        assert!(with_database("not a url", "x").is_err());
+    }
 }

@@ -124,7 +124,6 @@ pub async fn run(args: RetrievalEvalArgs) -> anyhow::Result<()> {
                 by_style.entry(q.style.clone()).or_default().add(rank);
             }
         }
-        let _ = &q.id;
     }
     println!("{:<8} {:<7} {:>7} {:>9} {:>9} {:>7}", "split", "method", "queries", "recall@1", "recall@5", "MRR");
     for ((split, mode), m) in &table {

@@ -137,7 +137,7 @@ mod tests {
     use super::*;
     use crate::events::Lang;
 
-    struct Collector(Arc<Mutex<Vec<(String, AckKind)>>>);
+    struct Collector(Acks);
 
     impl Actor for Collector {
         type Context = Context<Self>;
@@ -155,6 +155,16 @@ mod tests {
         Speak { utterance_id: id.into(), speaker: Speaker::Host, text: "一二三四五六七八九十".into(), lang: Lang::Zh }
     }
 
+    type Acks = Arc<Mutex<Vec<(String, AckKind)>>>;
+
+    /// A renderer on a virtual clock, its acks collected.
+    fn start() -> (Addr<PreviewRenderer>, Arc<crate::clock::VirtualClock>, Acks) {
+        let acks = Acks::default();
+        let sink = Collector(acks.clone()).start().recipient();
+        let (clock, time) = Clock::new_virtual(0);
+        (PreviewRenderer::new(clock, sink, 1.0).start(), time, acks)
+    }
+
     async fn settle() {
         for _ in 0..5 {
             tokio::task::yield_now().await;
@@ -164,10 +174,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_cancel_stops_the_utterance_speaking_and_one_that_has_not_arrived() {
-        let acks = Arc::new(Mutex::new(Vec::new()));
-        let sink = Collector(acks.clone()).start().recipient();
-        let (clock, time) = Clock::new_virtual(0);
-        let renderer = PreviewRenderer::new(clock, sink, 1.0).start();
+        let (renderer, time, acks) = start();
         renderer.do_send(speak("u1"));
         settle().await;
         renderer.do_send(Cancel { utterance_id: "u1".into() });
@@ -189,10 +196,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn an_utterance_finishes_after_its_estimated_duration_on_the_clock() {
-        let acks = Arc::new(Mutex::new(Vec::new()));
-        let sink = Collector(acks.clone()).start().recipient();
-        let (clock, time) = Clock::new_virtual(0);
-        let renderer = PreviewRenderer::new(clock, sink, 1.0).start();
+        let (renderer, time, acks) = start();
         renderer.do_send(speak("u1"));
         settle().await;
         let duration = estimate_duration_ms("一二三四五六七八九十", Lang::Zh, 1.0);

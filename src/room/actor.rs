@@ -514,6 +514,19 @@ impl Handler<GetSnapshot> for Room {
     }
 }
 
+/// How many appended batches are not yet durable (cheap, unlike a snapshot).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct InFlightBatches;
+
+impl Handler<InFlightBatches> for Room {
+    type Result = usize;
+
+    fn handle(&mut self, _: InFlightBatches, _: &mut Context<Self>) -> usize {
+        self.in_flight.len()
+    }
+}
+
 /// Start a session in a freshly started room.
 #[derive(Message)]
 #[rtype(result = "()")]

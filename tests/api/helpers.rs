@@ -10,7 +10,6 @@ use liveroom::clock::{Clock, VirtualClock};
 use liveroom::db::{Durability, EmbeddedPostgres};
 use liveroom::events::{Envelope, Event};
 use liveroom::knowledge::Catalog;
-use liveroom::room::Rooms;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -61,21 +60,13 @@ fn admin(url: &str) -> String {
 }
 
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    // unwrap: a postgres URL always has a path after the host
-    let cut = base.rfind('/').unwrap();
-    format!("{}/{name}{query}", &base[..cut])
+    liveroom::db::with_database(url, name).expect("the test server url is a postgres url")
 }
 
 pub struct TestApp {
     pub base: String,
     pub port: u16,
-    pub db_url: String,
     pub pool: PgPool,
-    pub rooms: Arc<Rooms>,
     pub clock: Arc<VirtualClock>,
     pub http: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
@@ -100,15 +91,12 @@ pub async fn spawn_app_on(db_url: &str, import: bool) -> TestApp {
         liveroom::knowledge::import_catalog(&pool, &test_catalog(), "test").await.expect("import");
     }
     let port = app.port;
-    let rooms = app.rooms.clone();
     let handle = app.server_handle();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
         port,
-        db_url: db_url.to_string(),
         pool,
-        rooms,
         clock: virtual_clock,
         http: reqwest::Client::new(),
         handle,
