@@ -153,7 +153,19 @@ pub enum Event {
     ViewerOrdered { viewer: Viewer, product_id: String, quantity: u32, amount: f64 },
 
     // ---- nondeterministic results entering as events ----
-    CommentTriaged { comment_seq: i64, intent: Intent, lang: Lang, classifier: String },
+    CommentTriaged {
+        comment_seq: i64,
+        intent: Intent,
+        lang: Lang,
+        classifier: String,
+        /// The classifier's probability for `intent`, where it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confidence: Option<f32>,
+        /// An earlier comment of this session that says nearly the same thing
+        /// (embedding similarity), found by the triage stage.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        similar_to: Option<i64>,
+    },
     KnowledgeRetrieved { comment_seq: i64, query: String, entries: Vec<RetrievedEntry> },
     /// The renderer accepted the utterance into its queue.
     UtteranceQueued { utterance_id: String },

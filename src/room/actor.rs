@@ -157,7 +157,7 @@ impl Room {
                     // runs off this thread and comes back as a message.
                     let (intent, lang) = self.deps.triager.classify(&text);
                     let classifier = self.deps.triager.name().to_string();
-                    self.step(Event::CommentTriaged { comment_seq, intent, lang, classifier }, &mut follow_up);
+                    self.step(Event::CommentTriaged { comment_seq, intent, lang, classifier, confidence: None, similar_to: None }, &mut follow_up);
                 }
                 Effect::Retrieve { comment_seq, text, lang: _, product_id } => {
                     let retriever = self.deps.retriever.clone();

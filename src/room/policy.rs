@@ -360,7 +360,7 @@ mod tests {
             let viewer = Viewer { id: viewer.into(), name: viewer.into(), platform_msg_id: None };
             self.when(Event::ViewerCommented { viewer, text: text.into() });
             let seq = self.state.last_seq;
-            let step = self.when(Event::CommentTriaged { comment_seq: seq, intent: Intent::PriceAsk, lang: Lang::Zh, classifier: "t".into() });
+            let step = self.when(Event::CommentTriaged { comment_seq: seq, intent: Intent::PriceAsk, lang: Lang::Zh, classifier: "t".into(), confidence: None, similar_to: None });
             (seq, step)
         }
 
