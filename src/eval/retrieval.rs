@@ -113,7 +113,7 @@ pub async fn run(args: RetrievalEvalArgs) -> anyhow::Result<()> {
         let on_stage = q.product_on_stage.as_deref();
         let brand = on_stage.and_then(|p| brand_of.get(p)).copied().unwrap_or("");
         for (mode, name) in MODES {
-            let hits = retriever.retrieve_with(mode, brand, on_stage, &q.query).await?;
+            let hits = retriever.retrieve_with(mode, brand, None, on_stage, &q.query).await?;
             let rank = hits.iter().position(|h| keys.get(&h.entry_id).is_some_and(|k| q.relevant.contains(k))).map(|i| i + 1);
             table.entry((q.split.clone(), name)).or_default().add(rank);
             if mode == Mode::Hybrid && q.split == "tune" && rank != Some(1) && std::env::var("LIVEROOM_EVAL_SHOW_MISSES").is_ok() {

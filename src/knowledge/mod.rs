@@ -6,172 +6,89 @@
 //! words go through Postgres full-text search (`simple` configuration).
 
 pub mod catalog;
+pub mod store;
 pub mod text;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{PgPool, Row};
 
 use crate::events::{RetrievedEntry, StagedProduct};
 pub use catalog::Catalog;
 
-/// Apply a whole catalogue atomically: brands and products are upserted,
-/// each product's entries rebuilt, and each touched brand's knowledge
-/// version bumped. Returns the new versions by brand.
+/// Apply a whole catalogue atomically per brand: brands are created or
+/// updated, the listed products created or replaced (others are kept), and
+/// each touched brand's knowledge version bumped. Returns the new versions.
 pub async fn import_catalog(pool: &PgPool, catalog: &Catalog, changed_by: &str) -> anyhow::Result<Vec<(String, i64)>> {
     let problems = catalog.validate();
     if !problems.is_empty() {
-        anyhow::bail!("invalid catalogue: {}", problems.join("; "));
+        anyhow::bail!("invalid catalogue: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
     }
-    let mut tx = pool.begin().await?;
     let brands = catalog.all_brands();
-    for b in &brands {
-        sqlx::query(
-            "INSERT INTO brands (brand_id, name, name_en) VALUES ($1, $2, $3) \
-             ON CONFLICT (brand_id) DO UPDATE SET name = EXCLUDED.name, name_en = EXCLUDED.name_en",
-        )
-        .bind(&b.id)
-        .bind(&b.name)
-        .bind(&b.name_en)
-        .execute(&mut *tx)
-        .await?;
-    }
-    for (position, p) in catalog.products.iter().enumerate() {
-        // unwrap: validate() ensured a brand exists for every product
-        let brand_id = p.brand_id.clone().unwrap_or_else(|| brands[0].id.clone());
-        upsert_product(&mut tx, &brand_id, position as i32, p).await?;
-    }
     let mut versions = Vec::new();
     for b in &brands {
-        let n = catalog.products.iter().filter(|p| p.brand_id.as_deref().unwrap_or(&brands[0].id) == b.id).count();
-        let version = bump_version(&mut tx, &b.id, changed_by, &format!("import of {n} products")).await?;
+        let products: Vec<catalog::Product> =
+            catalog.products.iter().filter(|p| p.brand_id.as_deref().unwrap_or(&brands[0].id) == b.id).cloned().collect();
+        let edit = store::Edit {
+            brand: Some((*b).clone()),
+            summary: format!("import of {} products", products.len()),
+            upserts: products,
+            ..Default::default()
+        };
+        let version = store::apply(pool, &b.id, changed_by, edit).await.map_err(|e| match e {
+            store::StoreError::Invalid(p) => anyhow::anyhow!("invalid catalogue: {}", p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+            e => anyhow::Error::from(e),
+        })?;
         versions.push((b.id.clone(), version));
     }
-    tx.commit().await?;
     Ok(versions)
-}
-
-async fn upsert_product(
-    tx: &mut Transaction<'_, Postgres>,
-    brand_id: &str,
-    position: i32,
-    p: &catalog::Product,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO products (product_id, brand_id, position, name, name_en, aliases, category, price, promo_price, \
-         stock, attributes, pitch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::float8::numeric, $9::float8::numeric, $10, $11, $12) \
-         ON CONFLICT (product_id) DO UPDATE SET brand_id = EXCLUDED.brand_id, position = EXCLUDED.position, \
-         name = EXCLUDED.name, name_en = EXCLUDED.name_en, aliases = EXCLUDED.aliases, category = EXCLUDED.category, \
-         price = EXCLUDED.price, promo_price = EXCLUDED.promo_price, stock = EXCLUDED.stock, \
-         attributes = EXCLUDED.attributes, pitch = EXCLUDED.pitch",
-    )
-    .bind(&p.id)
-    .bind(brand_id)
-    .bind(position)
-    .bind(&p.name)
-    .bind(&p.name_en)
-    .bind(&p.aliases)
-    .bind(&p.category)
-    .bind(p.price)
-    .bind(p.promo_price)
-    .bind(p.stock)
-    .bind(sqlx::types::Json(&p.attributes))
-    .bind(sqlx::types::Json(&p.pitch))
-    .execute(&mut **tx)
-    .await
-    .with_context(|| format!("cannot write product {}", p.id))?;
-    sqlx::query("DELETE FROM knowledge_entries WHERE product_id = $1").bind(&p.id).execute(&mut **tx).await?;
-    let entries = entries_of(p);
-    let vectors = embed_entries(&entries).await;
-    for (entry, vectors) in entries.iter().zip(vectors) {
-        let entry_id: i64 = sqlx::query_scalar(
-            "INSERT INTO knowledge_entries (brand_id, product_id, kind, entry_key, questions, answer, answer_en, \
-             search_terms, context_terms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING entry_id",
-        )
-        .bind(brand_id)
-        .bind(&p.id)
-        .bind(entry.kind)
-        .bind(&entry.key)
-        .bind(&entry.questions)
-        .bind(&entry.answer)
-        .bind(&entry.answer_en)
-        .bind(&entry.search_terms)
-        .bind(&entry.context_terms)
-        .fetch_one(&mut **tx)
-        .await
-        .with_context(|| format!("cannot write entry {}", entry.key))?;
-        for (ordinal, (source, vector)) in vectors.into_iter().enumerate() {
-            sqlx::query("INSERT INTO knowledge_vectors (entry_id, ordinal, model, source, vector) VALUES ($1, $2, $3, $4, $5)")
-                .bind(entry_id)
-                .bind(ordinal as i32)
-                .bind(EMBEDDING_MODEL)
-                .bind(&source)
-                .bind(&vector)
-                .execute(&mut **tx)
-                .await?;
-        }
-    }
-    Ok(())
 }
 
 const EMBEDDING_MODEL: &str = "use-m-v3-int8";
 
-/// Vectors of every entry's texts, computed off the async threads. Without
-/// the sentence encoder (models/setup.sh not run) entries get none and
-/// retrieval is full-text only.
-async fn embed_entries(entries: &[NewEntry]) -> Vec<Vec<(String, Vec<f32>)>> {
-    let Ok(embedder) = crate::embed::Embedder::shared() else {
-        return entries.iter().map(|_| Vec::new()).collect();
-    };
-    let texts: Vec<Vec<String>> = entries.iter().map(|e| e.embed_texts.clone()).collect();
-    let result = tokio::task::spawn_blocking(move || {
-        texts
-            .into_iter()
-            .map(|ts| ts.into_iter().filter_map(|t| embedder.embed(&t).ok().map(|v| (t, v))).collect())
-            .collect::<Vec<Vec<(String, Vec<f32>)>>>()
+/// Vectors of `texts` (each distinct text embedded once), computed off the
+/// async threads. `None` without the sentence encoder (models/setup.sh not
+/// run): entries then get no vectors and retrieval is full-text only.
+async fn embed_texts(texts: &[&str]) -> Option<Vec<Option<Vec<f32>>>> {
+    let embedder = crate::embed::Embedder::shared().ok()?;
+    let mut distinct: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+    distinct.sort();
+    distinct.dedup();
+    let all: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut by_text: HashMap<String, Vec<f32>> = HashMap::with_capacity(distinct.len());
+        // one text per run: int8 activations are quantised per run, so a
+        // text's vector must not depend on what it was batched with
+        for t in distinct {
+            if let Ok(v) = embedder.embed(&t) {
+                by_text.insert(t, v);
+            }
+        }
+        all.iter().map(|t| by_text.get(t).cloned()).collect()
     })
-    .await;
-    result.unwrap_or_else(|_| entries.iter().map(|_| Vec::new()).collect())
-}
-
-async fn bump_version(
-    tx: &mut Transaction<'_, Postgres>,
-    brand_id: &str,
-    changed_by: &str,
-    summary: &str,
-) -> anyhow::Result<i64> {
-    let version: i64 = sqlx::query_scalar(
-        "INSERT INTO knowledge_versions (brand_id, version, changed_by, summary) \
-         SELECT $1, COALESCE(max(version), 0) + 1, $2, $3 FROM knowledge_versions WHERE brand_id = $1 \
-         RETURNING version",
-    )
-    .bind(brand_id)
-    .bind(changed_by)
-    .bind(summary)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(version)
+    .await
+    .ok()
 }
 
 /// An entry to index, made from a product.
-struct NewEntry {
-    kind: &'static str,
+pub(crate) struct NewEntry {
+    pub(crate) kind: &'static str,
     /// Texts whose sentence vectors lead to this entry.
-    embed_texts: Vec<String>,
-    key: String,
-    questions: Vec<String>,
-    answer: String,
-    answer_en: Option<String>,
-    search_terms: String,
-    context_terms: String,
+    pub(crate) embed_texts: Vec<String>,
+    pub(crate) key: String,
+    pub(crate) questions: Vec<String>,
+    pub(crate) answer: String,
+    pub(crate) answer_en: Option<String>,
+    pub(crate) search_terms: String,
+    pub(crate) context_terms: String,
 }
 
 const PRICE_WORDS: &str = "多少钱 价格 价钱 怎么卖 优惠 便宜 到手价 折扣 券 price how much cost discount deal";
 const STOCK_WORDS: &str = "库存 有货 现货 还有吗 还能拍 卖完 补货 stock available sold out in stock";
 
-fn entries_of(p: &catalog::Product) -> Vec<NewEntry> {
+pub(crate) fn entries_of(p: &catalog::Product) -> Vec<NewEntry> {
     let names = std::iter::once(p.name.as_str())
         .chain(p.name_en.as_deref())
         .chain(p.aliases.iter().map(String::as_str))
@@ -284,14 +201,14 @@ pub enum Mode {
     Hybrid,
 }
 
-/// Retrieval over a brand's entries, the product on stage first: jieba
-/// full-text search in Postgres and sentence-vector similarity, fused by
-/// score.
+/// Retrieval over a brand's entries at a knowledge version, the product on
+/// stage first: jieba full-text search in Postgres and sentence-vector
+/// similarity, fused by score.
 #[derive(Clone)]
 pub struct Retriever {
     pool: PgPool,
     embedder: Option<&'static crate::embed::Embedder>,
-    vectors: Arc<Mutex<HashMap<String, (i64, Arc<VectorIndex>)>>>,
+    indexes: Arc<Mutex<HashMap<(String, i64), Arc<BrandIndex>>>>,
 }
 
 /// Entries returned per query.
@@ -306,6 +223,17 @@ const ON_STAGE_BOOST: f64 = 1.5;
 const ON_STAGE_COSINE_BONUS: f32 = 0.16;
 /// Weight of the normalised full-text score against the cosine.
 const FTS_WEIGHT: f64 = 0.1;
+/// Above this many vectors a brand's index is kept as int8 (a quarter of
+/// the memory and of the bytes scanned per query); below it, exact f32.
+const INT8_MIN_VECTORS: usize = 4096;
+/// In a catalogue this large, a term in more than `HOT_TERM_SHARE` of the
+/// entries ("多少钱" in every price entry) is matched only within the product
+/// on stage: brand-wide it ranks thousands of rows and tells them apart by
+/// nothing the product on stage does not already decide.
+const HOT_TERMS_MIN_ENTRIES: i64 = 2000;
+const HOT_TERM_SHARE: f64 = 0.02;
+/// Index versions kept in memory (pinned sessions may use older ones).
+const INDEXES_KEPT: usize = 16;
 
 fn fts_weight() -> f64 {
     tunable("LIVEROOM_HYBRID_FTS_WEIGHT", FTS_WEIGHT)
@@ -321,29 +249,84 @@ fn tunable(var: &str, default: f64) -> f64 {
 /// match and no vector hit this close gets no answer.
 const MIN_COSINE: f32 = 0.4;
 
-/// A brand's sentence vectors, in memory (flat, row-major).
+/// What retrieval keeps in memory for one brand at one knowledge version.
+pub struct BrandIndex {
+    pub version: i64,
+    pub entries: i64,
+    /// Lower-case product names and aliases (2+ characters) to product ids.
+    names: HashMap<String, String>,
+    longest_name: usize,
+    /// Terms matched only within the product on stage (see `HOT_TERM_SHARE`).
+    hot_terms: std::collections::HashSet<String>,
+    pub vectors: VectorIndex,
+}
+
+/// A brand's sentence vectors, in memory (flat, row-major): exact f32, or
+/// int8 with one scale per vector for large catalogues.
 pub struct VectorIndex {
     entry_ids: Vec<i64>,
-    on_product: Vec<Option<String>>,
-    data: Vec<f32>,
+    on_product: Vec<Option<Arc<str>>>,
+    data: Vectors,
+}
+
+enum Vectors {
+    F32(Vec<f32>),
+    I8 { data: Vec<i8>, scales: Vec<f32> },
 }
 
 impl VectorIndex {
+    fn build(rows: Vec<(i64, Option<String>, Vec<f32>)>, quantize: bool) -> VectorIndex {
+        let mut products: HashMap<String, Arc<str>> = HashMap::new();
+        let mut entry_ids = Vec::with_capacity(rows.len());
+        let mut on_product = Vec::with_capacity(rows.len());
+        let mut f = Vec::new();
+        let mut q = Vec::new();
+        let mut scales = Vec::new();
+        for (id, product, v) in rows {
+            entry_ids.push(id);
+            on_product.push(product.map(|p| products.entry(p.clone()).or_insert_with(|| Arc::from(p.as_str())).clone()));
+            if quantize {
+                let (qv, scale) = quantize_i8(&v);
+                q.extend(qv);
+                scales.push(scale);
+            } else {
+                f.extend(v);
+            }
+        }
+        let data = if quantize { Vectors::I8 { data: q, scales } } else { Vectors::F32(f) };
+        VectorIndex { entry_ids, on_product, data }
+    }
+
     /// Every entry's best cosine to `q` (plus the on-stage bonus), for the
     /// entries with one at least `MIN_COSINE`.
     fn scores(&self, q: &[f32], product_on_stage: Option<&str>) -> HashMap<i64, f32> {
         let on_stage_bonus = tunable("LIVEROOM_HYBRID_STAGE_BONUS", f64::from(ON_STAGE_COSINE_BONUS)) as f32;
         let mut best: HashMap<i64, f32> = HashMap::new();
-        for (row, v) in self.data.chunks_exact(crate::embed::DIM).enumerate() {
-            let mut score = crate::embed::dot(q, v);
-            if score < MIN_COSINE {
-                continue;
-            }
+        let mut hit = |row: usize, mut score: f32| {
             if product_on_stage.is_some() && self.on_product[row].as_deref() == product_on_stage {
                 score += on_stage_bonus;
             }
             let e = best.entry(self.entry_ids[row]).or_insert(f32::MIN);
             *e = e.max(score);
+        };
+        match &self.data {
+            Vectors::F32(data) => {
+                for (row, v) in data.chunks_exact(crate::embed::DIM).enumerate() {
+                    let score = crate::embed::dot(q, v);
+                    if score >= MIN_COSINE {
+                        hit(row, score);
+                    }
+                }
+            }
+            Vectors::I8 { data, scales } => {
+                let (qq, qscale) = quantize_i8(q);
+                for (row, v) in data.chunks_exact(crate::embed::DIM).enumerate() {
+                    let score = dot_i8(&qq, v) as f32 * qscale * scales[row];
+                    if score >= MIN_COSINE {
+                        hit(row, score);
+                    }
+                }
+            }
         }
         best
     }
@@ -355,6 +338,30 @@ impl VectorIndex {
     pub fn is_empty(&self) -> bool {
         self.entry_ids.is_empty()
     }
+
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.data, Vectors::I8 { .. })
+    }
+}
+
+/// Symmetric int8 quantisation: `v ≈ q * scale`.
+fn quantize_i8(v: &[f32]) -> (Vec<i8>, f32) {
+    let max = v.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12);
+    let scale = max / 127.0;
+    (v.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8).collect(), scale)
+}
+
+fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    // in 16-wide blocks of i16 products so the compiler keeps it in SIMD lanes
+    let mut sum = 0i32;
+    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        let mut block = 0i32;
+        for i in 0..16 {
+            block += i32::from(x[i]) * i32::from(y[i]);
+        }
+        sum += block;
+    }
+    sum
 }
 
 impl Retriever {
@@ -368,34 +375,46 @@ impl Retriever {
                 None
             }
         };
-        Retriever { pool, embedder, vectors: Arc::default() }
+        Retriever { pool, embedder, indexes: Arc::default() }
     }
 
     pub fn mode(&self) -> Mode {
         if self.embedder.is_some() { Mode::Hybrid } else { Mode::Fts }
     }
 
+    /// The entries best answering `question` at knowledge `version` (a
+    /// session's pinned one; `None`: the brand's current version).
     pub async fn retrieve(
         &self,
         brand_id: &str,
+        version: Option<i64>,
         product_on_stage: Option<&str>,
         question: &str,
     ) -> anyhow::Result<Vec<RetrievedEntry>> {
-        self.retrieve_with(self.mode(), brand_id, product_on_stage, question).await
+        self.retrieve_with(self.mode(), brand_id, version, product_on_stage, question).await
     }
 
     pub async fn retrieve_with(
         &self,
         mode: Mode,
         brand_id: &str,
+        version: Option<i64>,
         product_on_stage: Option<&str>,
         question: &str,
     ) -> anyhow::Result<Vec<RetrievedEntry>> {
+        let index = self.index(brand_id, version).await?;
         // a product the question names (by name or alias) is the one it is about
-        let named = self.named_product(brand_id, question).await?;
-        let product_on_stage = named.as_deref().or(product_on_stage);
-        let fts = if mode == Mode::Vector { Vec::new() } else { self.fts(brand_id, product_on_stage, question).await? };
-        let cosines = if mode == Mode::Fts { HashMap::new() } else { self.vector(brand_id, product_on_stage, question).await? };
+        let named = index.named_product(question);
+        let product_on_stage = named.or(product_on_stage);
+        // the query embedding runs while Postgres does the full-text part
+        let vector = async {
+            if mode == Mode::Fts { Ok(HashMap::new()) } else { self.vector(&index, product_on_stage, question).await }
+        };
+        let fts = async {
+            if mode == Mode::Vector { Ok(Vec::new()) } else { self.fts(brand_id, &index, product_on_stage, question).await }
+        };
+        let (cosines, fts) = tokio::join!(vector, fts);
+        let (cosines, fts) = (cosines?, fts?);
         // Score fusion: cosine plus the full-text rank score normalised by
         // the best one, weighted. Candidates: the full-text hits and the best
         // vector hits; every candidate has both scores (0 where one is absent).
@@ -444,35 +463,28 @@ impl Retriever {
         Ok(out)
     }
 
-    /// The one product of the brand whose name, English name or an alias
-    /// the question contains (the longest match wins), if any.
-    async fn named_product(&self, brand_id: &str, question: &str) -> anyhow::Result<Option<String>> {
-        let named: Option<String> = sqlx::query_scalar(
-            "SELECT product_id FROM ( \
-               SELECT p.product_id, length(n) AS len FROM products p, \
-               unnest(array_append(array_append(p.aliases, p.name), coalesce(p.name_en, ''))) n \
-               WHERE p.brand_id = $1 AND length(n) >= 2 AND strpos(lower($2), lower(n)) > 0 \
-             ) m ORDER BY len DESC, product_id LIMIT 1",
-        )
-        .bind(brand_id)
-        .bind(question)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(named)
-    }
-
     /// Full-text candidates: (entry id, rank score, matched terms).
-    async fn fts(&self, brand_id: &str, product_on_stage: Option<&str>, question: &str) -> anyhow::Result<Vec<(i64, f64, Vec<String>)>> {
+    async fn fts(
+        &self,
+        brand_id: &str,
+        index: &BrandIndex,
+        product_on_stage: Option<&str>,
+        question: &str,
+    ) -> anyhow::Result<Vec<(i64, f64, Vec<String>)>> {
         let terms = text::query_terms(question);
         if terms.is_empty() {
             return Ok(Vec::new());
         }
+        let wide: Vec<String> = terms.iter().filter(|t| !index.hot_terms.contains(*t)).cloned().collect();
+        // an empty brand-wide query matches nothing
+        let wide_query = if wide.is_empty() { "''".to_string() } else { text::or_tsquery(&wide) };
         let rows = sqlx::query(
             "SELECT e.entry_id, \
              (ts_rank_cd(e.search_tsv, q) * CASE WHEN e.product_id = $3 THEN $4 ELSE 1.0 END)::float8 AS score, \
              ARRAY(SELECT t FROM unnest($5::text[]) t WHERE e.search_tsv @@ to_tsquery('simple', quote_literal(t))) AS matched \
-             FROM knowledge_entries e, to_tsquery('simple', $2) q \
-             WHERE e.brand_id = $1 AND e.search_tsv @@ q \
+             FROM knowledge_entries e, to_tsquery('simple', $2) q, to_tsquery('simple', $8) w \
+             WHERE e.brand_id = $1 AND e.version_from <= $7 AND (e.version_to IS NULL OR e.version_to > $7) \
+             AND (e.search_tsv @@ w OR (e.product_id = $3 AND e.search_tsv @@ q)) \
              ORDER BY score DESC, e.entry_id LIMIT $6",
         )
         .bind(brand_id)
@@ -481,6 +493,8 @@ impl Retriever {
         .bind(ON_STAGE_BOOST)
         .bind(&terms)
         .bind(CANDIDATES as i64)
+        .bind(index.version)
+        .bind(wide_query)
         .fetch_all(&self.pool)
         .await
         .context("full-text retrieval failed")?;
@@ -488,64 +502,120 @@ impl Retriever {
     }
 
     /// Every entry's best cosine to the question.
-    async fn vector(&self, brand_id: &str, product_on_stage: Option<&str>, question: &str) -> anyhow::Result<HashMap<i64, f32>> {
+    async fn vector(&self, index: &Arc<BrandIndex>, product_on_stage: Option<&str>, question: &str) -> anyhow::Result<HashMap<i64, f32>> {
         let Some(embedder) = self.embedder else { return Ok(HashMap::new()) };
-        let index = self.index(brand_id).await?;
-        if index.is_empty() {
+        if index.vectors.is_empty() {
             return Ok(HashMap::new());
         }
+        let index = index.clone();
         let question = question.to_string();
         let on_stage = product_on_stage.map(str::to_string);
         tokio::task::spawn_blocking(move || {
             let q = embedder.embed(&question)?;
-            Ok(index.scores(&q, on_stage.as_deref()))
+            Ok(index.vectors.scores(&q, on_stage.as_deref()))
         })
         .await
         .context("vector search panicked")?
     }
 
-    /// The brand's vector index for its current knowledge version.
-    pub async fn index(&self, brand_id: &str) -> anyhow::Result<Arc<VectorIndex>> {
-        let version: i64 = sqlx::query_scalar("SELECT COALESCE(max(version), 0) FROM knowledge_versions WHERE brand_id = $1")
+    /// The brand's in-memory index at `version` (default: current), loaded
+    /// from Postgres on first use.
+    pub async fn index(&self, brand_id: &str, version: Option<i64>) -> anyhow::Result<Arc<BrandIndex>> {
+        let version = match version {
+            Some(v) => v,
+            None => sqlx::query_scalar("SELECT COALESCE(max(version), 0) FROM knowledge_versions WHERE brand_id = $1")
+                .bind(brand_id)
+                .fetch_one(&self.pool)
+                .await?,
+        };
+        let key = (brand_id.to_string(), version);
+        // unwrap: the lock is never held across a panic
+        if let Some(index) = self.indexes.lock().unwrap().get(&key) {
+            return Ok(index.clone());
+        }
+        let index = Arc::new(self.load_index(brand_id, version).await?);
+        let mut cache = self.indexes.lock().unwrap();
+        if cache.len() >= INDEXES_KEPT {
+            // drop the oldest version of any brand
+            if let Some(k) = cache.keys().min_by_key(|k| k.1).cloned() {
+                cache.remove(&k);
+            }
+        }
+        cache.insert(key, index.clone());
+        Ok(index)
+    }
+
+    async fn load_index(&self, brand_id: &str, version: i64) -> anyhow::Result<BrandIndex> {
+        const LIVE: &str = "e.brand_id = $1 AND e.version_from <= $2 AND (e.version_to IS NULL OR e.version_to > $2)";
+        let entries: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM knowledge_entries e WHERE {LIVE}")))
             .bind(brand_id)
+            .bind(version)
             .fetch_one(&self.pool)
             .await?;
-        {
-            // unwrap: the lock is never held across a panic
-            let cache = self.vectors.lock().unwrap();
-            if let Some((v, index)) = cache.get(brand_id) {
-                if *v == version {
-                    return Ok(index.clone());
+        let mut names = HashMap::new();
+        let name_rows: Vec<(Option<String>, Vec<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT e.product_id, e.product_names FROM knowledge_entries e WHERE {LIVE} AND e.product_id IS NOT NULL"
+        )))
+        .bind(brand_id)
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?;
+        for (product, list) in name_rows {
+            let Some(product) = product else { continue };
+            for n in list {
+                let n = n.trim().to_lowercase();
+                if n.chars().count() >= 2 {
+                    // the same name on two products: the smaller id, deterministically
+                    let e = names.entry(n).or_insert_with(|| product.clone());
+                    if product < *e {
+                        *e = product.clone();
+                    }
                 }
             }
         }
-        let rows = sqlx::query(
-            "SELECT v.entry_id, e.product_id, v.vector FROM knowledge_vectors v \
-             JOIN knowledge_entries e ON e.entry_id = v.entry_id WHERE e.brand_id = $1 ORDER BY v.entry_id, v.ordinal",
-        )
-        .bind(brand_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut index = VectorIndex { entry_ids: Vec::new(), on_product: Vec::new(), data: Vec::new() };
-        for r in rows {
-            let v: Vec<f32> = r.try_get("vector")?;
-            if v.len() != crate::embed::DIM {
-                continue;
-            }
-            index.entry_ids.push(r.try_get("entry_id")?);
-            index.on_product.push(r.try_get("product_id")?);
-            index.data.extend(v);
+        let longest_name = names.keys().map(|n| n.chars().count()).max().unwrap_or(0);
+        let mut hot_terms = std::collections::HashSet::new();
+        if entries >= HOT_TERMS_MIN_ENTRIES {
+            let cap = (entries as f64 * HOT_TERM_SHARE).ceil() as i32;
+            hot_terms = sqlx::query_scalar(
+                "SELECT word FROM ts_stat(format('SELECT search_tsv FROM knowledge_entries e WHERE e.brand_id = %L \
+                 AND e.version_from <= %s AND (e.version_to IS NULL OR e.version_to > %s)', $1::text, $2::bigint, $2::bigint)) \
+                 WHERE ndoc > $3",
+            )
+            .bind(brand_id)
+            .bind(version)
+            .bind(cap)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .collect();
         }
-        let index = Arc::new(index);
-        // unwrap: as above
-        self.vectors.lock().unwrap().insert(brand_id.to_string(), (version, index.clone()));
-        Ok(index)
+        let mut rows = Vec::new();
+        if self.embedder.is_some() {
+            let fetched = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT v.entry_id, e.product_id, v.vector FROM knowledge_vectors v \
+                 JOIN knowledge_entries e ON e.entry_id = v.entry_id WHERE {LIVE} ORDER BY v.entry_id, v.ordinal"
+            )))
+            .bind(brand_id)
+            .bind(version)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in fetched {
+                let v: Vec<f32> = r.try_get("vector")?;
+                if v.len() == crate::embed::DIM {
+                    rows.push((r.try_get("entry_id")?, r.try_get("product_id")?, v));
+                }
+            }
+        }
+        let quantize = rows.len() >= INT8_MIN_VECTORS;
+        let vectors = tokio::task::spawn_blocking(move || VectorIndex::build(rows, quantize)).await.context("index build panicked")?;
+        Ok(BrandIndex { version, entries, names, longest_name, hot_terms, vectors })
     }
 
     async fn details(&self, ids: &[i64]) -> anyhow::Result<HashMap<i64, RetrievedEntry>> {
         let rows = sqlx::query(
-            "SELECT e.entry_id, e.product_id, p.name AS product_name, e.kind, e.answer, e.answer_en \
-             FROM knowledge_entries e LEFT JOIN products p ON p.product_id = e.product_id WHERE e.entry_id = ANY($1)",
+            "SELECT e.entry_id, e.product_id, e.product_name, e.kind, e.answer, e.answer_en \
+             FROM knowledge_entries e WHERE e.entry_id = ANY($1)",
         )
         .bind(ids)
         .fetch_all(&self.pool)
@@ -568,6 +638,34 @@ impl Retriever {
             );
         }
         Ok(out)
+    }
+}
+
+impl BrandIndex {
+    /// The product whose name, English name or alias the question contains
+    /// (the longest match wins; ties go to the smaller id).
+    fn named_product(&self, question: &str) -> Option<&str> {
+        let lower: Vec<char> = question.to_lowercase().chars().collect();
+        let mut best: Option<(usize, &str)> = None;
+        for start in 0..lower.len() {
+            for len in (2..=self.longest_name.min(lower.len() - start)).rev() {
+                if best.is_some_and(|(l, _)| l > len) {
+                    break;
+                }
+                let s: String = lower[start..start + len].iter().collect();
+                if let Some(p) = self.names.get(&s) {
+                    let better = match best {
+                        None => true,
+                        Some((l, q)) => len > l || (len == l && p.as_str() < q),
+                    };
+                    if better {
+                        best = Some((len, p.as_str()));
+                    }
+                    break;
+                }
+            }
+        }
+        best.map(|(_, p)| p)
     }
 }
 

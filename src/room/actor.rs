@@ -162,8 +162,10 @@ impl Room {
                 Effect::Retrieve { comment_seq, text, lang: _, product_id } => {
                     let retriever = self.deps.retriever.clone();
                     let brand = self.state.brand_id.clone();
+                    // the session's pinned knowledge version
+                    let version = Some(self.state.knowledge_version);
                     let fut = async move {
-                        match retriever.retrieve(&brand, product_id.as_deref(), &text).await {
+                        match retriever.retrieve(&brand, version, product_id.as_deref(), &text).await {
                             Ok(entries) => Event::KnowledgeRetrieved { comment_seq, query: text, entries },
                             Err(e) => Event::DecisionFailed {
                                 stage: "retrieval".into(),

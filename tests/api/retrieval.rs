@@ -5,7 +5,7 @@ use liveroom::knowledge::{Mode, Retriever};
 use crate::helpers::*;
 
 async fn top_answer(r: &Retriever, mode: Mode, on_stage: &str, question: &str) -> Option<String> {
-    r.retrieve_with(mode, "testbrand", Some(on_stage), question).await.unwrap().first().map(|e| e.answer.clone())
+    r.retrieve_with(mode, "testbrand", None, Some(on_stage), question).await.unwrap().first().map(|e| e.answer.clone())
 }
 
 #[actix_web::test]
