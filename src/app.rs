@@ -27,6 +27,9 @@ pub struct Settings {
     /// Let actix-web stop the server on SIGINT/SIGTERM.
     pub handle_signals: bool,
     pub http_workers: usize,
+    /// The node's admin token for creating and deleting brands; without it
+    /// brands come from `liveroom keys`/imports on the command line only.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -39,6 +42,7 @@ impl Default for Settings {
             node_id: default_node_id(8080),
             handle_signals: true,
             http_workers: 2,
+            admin_token: None,
         }
     }
 }
@@ -84,12 +88,14 @@ impl Application {
             tracing::info!(rooms = ?resumed, "resumed rooms with open sessions");
         }
         let data = web::Data::new(rooms.clone());
+        let admin_token = web::Data::new(crate::api::knowledge::AdminToken(settings.admin_token.clone().filter(|t| !t.is_empty())));
         let listener = std::net::TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(admin_token.clone())
                 .app_data(web::PayloadConfig::new(4 << 20))
                 .configure(crate::api::routes)
         })

@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// Preview speech rate multiplier (1.0 = natural speed).
     #[arg(long, env = "LIVEROOM_RENDER_SPEED", default_value_t = 1.0)]
     pub render_speed: f64,
+    /// Token that may create and delete brands over the API (`Authorization: Bearer <token>`).
+    #[arg(long, env = "LIVEROOM_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -81,6 +84,36 @@ pub enum Command {
         #[command(subcommand)]
         which: EvalCommand,
     },
+    /// A brand's API keys: create (prints the key once), list, revoke.
+    Keys {
+        #[command(subcommand)]
+        which: KeysCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    Create {
+        /// The brand the key reads and writes.
+        #[arg(long)]
+        brand: String,
+        /// editor (knowledge read/write, keys), operator or analyst (read).
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    List {
+        #[arg(long)]
+        brand: String,
+    },
+    Revoke {
+        #[arg(long)]
+        brand: String,
+        key_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::eval::retrieval::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys { which, db } => keys(which, &db).await,
         Command::Bench { which: BenchCommand::Ingest(args) } => {
             crate::bench::ingest::run(args).await?;
             Ok(ExitCode::SUCCESS)
@@ -153,6 +187,7 @@ async fn serve(args: ServeArgs, demo: Option<DemoOptions>) -> anyhow::Result<Exi
         port: args.port,
         render_speed: args.render_speed,
         node_id: crate::app::default_node_id(args.port),
+        admin_token: args.admin_token.clone(),
         ..Settings::default()
     };
     let app = Application::build(settings, pool.clone()).await?;
@@ -201,6 +236,41 @@ async fn serve(args: ServeArgs, demo: Option<DemoOptions>) -> anyhow::Result<Exi
         }
     }
     drop(database);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keys(which: KeysCommand, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    let database = Database::open(db.database_url.as_deref(), &db.data_dir).await?;
+    let pool = database.pool(2).await?;
+    crate::db::migrate(&pool).await?;
+    let brand = match &which {
+        KeysCommand::Create { brand, .. } | KeysCommand::List { brand } | KeysCommand::Revoke { brand, .. } => brand.clone(),
+    };
+    if !crate::knowledge::brand_exists(&pool, &brand).await? {
+        anyhow::bail!("unknown brand {brand:?}");
+    }
+    match which {
+        KeysCommand::Create { role, label, .. } => {
+            let Some(role) = crate::auth::Role::parse(&role) else {
+                anyhow::bail!("--role must be editor, operator or analyst, not {role:?}");
+            };
+            let key = crate::auth::create_key(&pool, &brand, role, &label, "cli").await?;
+            println!("key {} ({}) for brand {brand}; it is shown only now:", key.info.key_id, role.as_str());
+            println!("{}", key.key);
+        }
+        KeysCommand::List { .. } => {
+            for k in crate::auth::list_keys(&pool, &brand).await? {
+                let state = if k.revoked_at.is_some() { "revoked" } else { "live" };
+                println!("{}  {:<8}  {:<7}  {}  by {}  {}", k.key_id, k.role.as_str(), state, k.created_at.format("%Y-%m-%d %H:%M"), k.created_by, k.label);
+            }
+        }
+        KeysCommand::Revoke { key_id, .. } => {
+            if !crate::auth::revoke_key(&pool, &brand, &key_id).await? {
+                anyhow::bail!("brand {brand:?} has no live key {key_id:?}");
+            }
+            println!("key {key_id} revoked");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

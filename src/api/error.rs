@@ -27,6 +27,16 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("session {0:?} not found")]
     SessionNotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} {1:?} not found")]
+    NotFound(&'static str, String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the knowledge has {} problem(s); nothing was changed", .0.len())]
+    InvalidKnowledge(Vec<crate::knowledge::catalog::Problem>),
     #[error("internal error: {0:#}")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -43,6 +53,18 @@ impl ApiError {
             ApiError::LogUnavailable(_) => "log_unavailable",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::SessionNotFound(_) => "session_not_found",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(kind, _) => match *kind {
+                "brand" => "brand_not_found",
+                "product" => "product_not_found",
+                "faq" => "faq_not_found",
+                "claim" => "claim_not_found",
+                "key" => "key_not_found",
+                _ => "not_found",
+            },
+            ApiError::Conflict(_) => "conflict",
+            ApiError::InvalidKnowledge(_) => "invalid_knowledge",
             ApiError::Unexpected(_) => "internal",
         }
     }
@@ -59,6 +81,9 @@ impl ApiError {
         if let ApiError::Ingest(IngestError { index: Some(i), .. }) = self {
             body["index"] = json!(i);
         }
+        if let ApiError::InvalidKnowledge(problems) = self {
+            body["problems"] = json!(problems);
+        }
         body
     }
 }
@@ -72,6 +97,11 @@ impl ResponseError for ApiError {
             ApiError::UnknownBrand(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RoomLeasedElsewhere(_) | ApiError::SessionEnded => StatusCode::CONFLICT,
             ApiError::LogUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(..) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::InvalidKnowledge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +131,18 @@ impl From<OpenError> for ApiError {
             e @ OpenError::LeasedElsewhere(..) => ApiError::RoomLeasedElsewhere(e.to_string()),
             OpenError::NothingToResume(room) => ApiError::RoomNotFound(room),
             OpenError::Other(e) => ApiError::Unexpected(e),
+        }
+    }
+}
+
+impl From<crate::knowledge::store::StoreError> for ApiError {
+    fn from(e: crate::knowledge::store::StoreError) -> Self {
+        use crate::knowledge::store::StoreError;
+        match e {
+            StoreError::NotFound(kind, id) => ApiError::NotFound(kind, id),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Invalid(p) => ApiError::InvalidKnowledge(p),
+            StoreError::Db(e) => ApiError::Unexpected(e),
         }
     }
 }

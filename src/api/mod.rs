@@ -8,8 +8,10 @@
 //! - `GET /api/sessions`, `GET /api/sessions/{session}/events` the log, for analysts
 //! - `GET /ws/rooms/{room}/ingest` viewer events over a websocket
 //! - `GET /ws/rooms/{room}/console` every event of the room, as logged
+//! - `/api/brands/...` brand knowledge, with API keys (see `knowledge`)
 
 pub mod error;
+pub mod knowledge;
 
 use std::sync::Arc;
 
@@ -35,7 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/sessions", web::get().to(list_sessions))
         .route("/api/sessions/{session}/events", web::get().to(session_events))
         .route("/ws/rooms/{room}/ingest", web::get().to(ingest_ws))
-        .route("/ws/rooms/{room}/console", web::get().to(console::websocket));
+        .route("/ws/rooms/{room}/console", web::get().to(console::websocket))
+        .configure(knowledge::routes);
 }
 
 pub fn room(rooms: &Rooms, room_id: &str) -> Result<RoomHandle, ApiError> {

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod store;
+pub mod tabular;
 pub mod text;
 
 use std::collections::HashMap;
@@ -187,7 +188,7 @@ pub async fn run_of_show(pool: &PgPool, brand_id: &str) -> anyhow::Result<(Vec<S
 }
 
 pub async fn brand_exists(pool: &PgPool, brand_id: &str) -> anyhow::Result<bool> {
-    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM brands WHERE brand_id = $1)")
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM brands WHERE brand_id = $1 AND deleted_at IS NULL)")
         .bind(brand_id)
         .fetch_one(pool)
         .await?)

@@ -72,6 +72,9 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
 }
 
+/// The test app's admin token.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
 pub fn test_catalog() -> Catalog {
     serde_json::from_str(include_str!("test_catalog.json")).expect("test catalogue parses")
 }
@@ -85,7 +88,14 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_on(db_url: &str, import: bool) -> TestApp {
     let pool = liveroom::db::connect(db_url, 8).await.expect("connect");
     let (clock, virtual_clock) = Clock::new_virtual(1_700_000_000_000);
-    let settings = Settings { port: 0, clock, handle_signals: false, http_workers: 1, ..Settings::default() };
+    let settings = Settings {
+        port: 0,
+        clock,
+        handle_signals: false,
+        http_workers: 1,
+        admin_token: Some(ADMIN_TOKEN.into()),
+        ..Settings::default()
+    };
     let app = Application::build(settings, pool.clone()).await.expect("build the app");
     if import {
         liveroom::knowledge::import_catalog(&pool, &test_catalog(), "test").await.expect("import");
@@ -129,6 +139,29 @@ impl TestApp {
         let status = resp.status().as_u16();
         let body = resp.json::<Value>().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// Any request with an optional bearer key; a JSON body is parsed, any
+    /// other body comes back as a JSON string.
+    pub async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<(&str, Vec<u8>)>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        if let Some((content_type, bytes)) = body {
+            req = req.header("content-type", content_type).body(bytes);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let is_json = resp.headers().get("content-type").and_then(|h| h.to_str().ok()).is_some_and(|c| c.starts_with("application/json"));
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let body = if is_json { serde_json::from_slice(&bytes).unwrap_or(Value::Null) } else { Value::String(String::from_utf8_lossy(&bytes).into_owned()) };
+        (status, body)
+    }
+
+    pub async fn call_json(&self, method: &str, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
+        self.call(method, path, key, Some(("application/json", body.to_string().into_bytes()))).await
     }
 
     pub async fn events(&self, session: Uuid) -> Vec<Envelope> {
