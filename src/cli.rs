@@ -126,6 +126,8 @@ pub enum EvalCommand {
 pub enum BenchCommand {
     /// Sustained events/s into the durable log, against a raw COPY of the same rows.
     Ingest(crate::bench::ingest::IngestBenchArgs),
+    /// Retrieval latency p50/p99 at 100, 10,000 and 100,000 entries, and the encoder's time per comment.
+    Retrieval(crate::bench::retrieval::RetrievalBenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -160,6 +162,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { which, db } => keys(which, &db).await,
+        Command::Bench { which: BenchCommand::Retrieval(args) } => {
+            crate::bench::retrieval::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { which: BenchCommand::Ingest(args) } => {
             crate::bench::ingest::run(args).await?;
             Ok(ExitCode::SUCCESS)
