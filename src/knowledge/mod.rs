@@ -118,11 +118,24 @@ pub(crate) fn entries_of(p: &catalog::Product) -> Vec<NewEntry> {
         }
     };
     let mut out = Vec::new();
+    // a promotion with an end says until when (the brand's own local time as given)
+    let until = catalog::parse_time(p.promo_valid_until.as_deref()).ok().flatten();
     let (answer, answer_en) = match p.promo_price {
-        Some(promo) if promo < p.price => (
-            format!("{}原价{}元，今天直播间到手价{}元。", p.name, yuan(p.price), yuan(promo)),
-            format!("The {name_en} lists at {} yuan; in this live room today it is {} yuan.", yuan(p.price), yuan(promo)),
-        ),
+        Some(promo) if promo < p.price => match until {
+            None => (
+                format!("{}原价{}元，今天直播间到手价{}元。", p.name, yuan(p.price), yuan(promo)),
+                format!("The {name_en} lists at {} yuan; in this live room today it is {} yuan.", yuan(p.price), yuan(promo)),
+            ),
+            Some(t) => (
+                format!("{}原价{}元，直播间到手价{}元，活动到{}。", p.name, yuan(p.price), yuan(promo), t.format("%-m月%-d日%H:%M")),
+                format!(
+                    "The {name_en} lists at {} yuan; in this live room it is {} yuan until {}.",
+                    yuan(p.price),
+                    yuan(promo),
+                    t.format("%b %-d, %H:%M")
+                ),
+            ),
+        },
         _ => (
             format!("{}现在的价格是{}元。", p.name, yuan(p.price)),
             format!("The {name_en} is {} yuan.", yuan(p.price)),
@@ -722,4 +735,23 @@ impl BrandIndex {
 pub async fn entry_keys(pool: &PgPool, brand_id: &str) -> anyhow::Result<HashMap<i64, String>> {
     let rows = sqlx::query("SELECT entry_id, entry_key FROM knowledge_entries WHERE brand_id = $1").bind(brand_id).fetch_all(pool).await?;
     rows.iter().map(|r| Ok((r.try_get("entry_id")?, r.try_get("entry_key")?))).collect()
+}
+
+#[cfg(test)]
+mod entry_tests {
+    use super::*;
+
+    #[test]
+    fn a_promotion_with_an_end_says_until_when_in_both_languages() {
+        let mut p = Catalog::demo().products[0].clone();
+        p.price = 299.0;
+        p.promo_price = Some(199.0);
+        p.promo_valid_until = Some("2026-11-12T00:00:00+08:00".into());
+        let price = entries_of(&p).into_iter().find(|e| e.kind == "price").unwrap();
+        assert!(price.answer.contains("199元") && price.answer.contains("活动到11月12日00:00"), "{}", price.answer);
+        assert!(price.answer_en.unwrap().contains("until Nov 12, 00:00"));
+        p.promo_valid_until = None;
+        let price = entries_of(&p).into_iter().find(|e| e.kind == "price").unwrap();
+        assert!(price.answer.contains("今天直播间到手价199元"), "{}", price.answer);
+    }
 }
