@@ -146,11 +146,16 @@ pub async fn run(args: RetrievalBenchArgs) -> anyhow::Result<()> {
         let import_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let index = retriever.index(&brand, None).await?;
-        let (entries, vectors, quantized) = (index.entries, index.vectors.len(), index.vectors.is_quantized());
+        let (entries, vectors) = (index.entries, index.vectors.len());
+        let kind = match (index.vectors.is_quantized(), index.vectors.is_prefiltered()) {
+            (false, _) => "f32",
+            (true, false) => "int8",
+            (true, true) => "int8, sign-bit prefilter",
+        };
         println!(
             "size {size}: {} products, {entries} entries, {vectors} vectors ({}); import {import_s:.1} s, index load {:.1} s",
             products.len(),
-            if quantized { "int8" } else { "f32" },
+            kind,
             t.elapsed().as_secs_f64()
         );
         let keys: HashMap<i64, String> = crate::knowledge::entry_keys(&pool, &brand).await?;

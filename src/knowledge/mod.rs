@@ -247,6 +247,11 @@ const INT8_MIN_VECTORS: usize = 4096;
 /// still search the whole brand. This bounds the rows ranked per query.
 const HOT_TERMS_MIN_ENTRIES: i64 = 2000;
 const HOT_TERM_MAX_DOCS: i64 = 100;
+/// Above this many vectors a query first ranks all of them by the Hamming
+/// distance of their sign bits (64 bytes a vector), then scores the
+/// `PREFILTER` nearest, and every vector of the product on stage, exactly.
+const BINARY_MIN_VECTORS: usize = 50_000;
+const PREFILTER: usize = 3000;
 /// Index versions kept in memory (pinned sessions may use older ones).
 const INDEXES_KEPT: usize = 16;
 
@@ -284,6 +289,37 @@ pub struct VectorIndex {
     entry_ids: Vec<i64>,
     on_product: Vec<Option<Arc<str>>>,
     data: Vectors,
+    /// Sign bits, 8 words a vector, for the prefilter of large indexes.
+    bits: Option<Vec<u64>>,
+    /// How many prefilter candidates are scored exactly.
+    prefilter: usize,
+    /// Rows of each product, to score the product on stage exactly.
+    product_rows: HashMap<Arc<str>, Vec<u32>>,
+}
+
+const WORDS: usize = crate::embed::DIM / 64;
+
+fn sign_bits(v: &[f32], out: &mut Vec<u64>) {
+    for chunk in v.chunks_exact(64) {
+        out.push(chunk.iter().enumerate().fold(0u64, |w, (i, x)| if *x > 0.0 { w | (1 << i) } else { w }));
+    }
+}
+
+fn hamming(a: &[u64], b: &[u64]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU has POPCNT, checked just above
+            return unsafe { hamming_popcnt(a, b) };
+        }
+    }
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn hamming_popcnt(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
 
 enum Vectors {
@@ -292,16 +328,26 @@ enum Vectors {
 }
 
 impl VectorIndex {
-    fn build(rows: Vec<(i64, Option<String>, Vec<f32>)>, quantize: bool) -> VectorIndex {
+    fn build(rows: Vec<(i64, Option<String>, Vec<f32>)>, quantize: bool, prefilter: Option<usize>) -> VectorIndex {
         let mut products: HashMap<String, Arc<str>> = HashMap::new();
         let mut entry_ids = Vec::with_capacity(rows.len());
         let mut on_product = Vec::with_capacity(rows.len());
         let mut f = Vec::new();
         let mut q = Vec::new();
         let mut scales = Vec::new();
-        for (id, product, v) in rows {
+        let with_bits = quantize && prefilter.is_some();
+        let mut bits = Vec::new();
+        let mut product_rows: HashMap<Arc<str>, Vec<u32>> = HashMap::new();
+        for (row, (id, product, v)) in rows.into_iter().enumerate() {
             entry_ids.push(id);
-            on_product.push(product.map(|p| products.entry(p.clone()).or_insert_with(|| Arc::from(p.as_str())).clone()));
+            let product = product.map(|p| products.entry(p.clone()).or_insert_with(|| Arc::from(p.as_str())).clone());
+            if let Some(p) = &product {
+                product_rows.entry(p.clone()).or_default().push(row as u32);
+            }
+            on_product.push(product);
+            if with_bits {
+                sign_bits(&v, &mut bits);
+            }
             if quantize {
                 let (qv, scale) = quantize_i8(&v);
                 q.extend(qv);
@@ -311,7 +357,7 @@ impl VectorIndex {
             }
         }
         let data = if quantize { Vectors::I8 { data: q, scales } } else { Vectors::F32(f) };
-        VectorIndex { entry_ids, on_product, data }
+        VectorIndex { entry_ids, on_product, data, bits: with_bits.then_some(bits), prefilter: prefilter.unwrap_or(0), product_rows }
     }
 
     /// Every entry's best cosine to `q` (plus the on-stage bonus), for the
@@ -330,6 +376,33 @@ impl VectorIndex {
             Vectors::F32(data) => {
                 for (row, v) in data.chunks_exact(crate::embed::DIM).enumerate() {
                     let score = crate::embed::dot(q, v);
+                    if score >= MIN_COSINE {
+                        hit(row, score);
+                    }
+                }
+            }
+            Vectors::I8 { data, scales } if self.bits.is_some() => {
+                let bits = self.bits.as_deref().unwrap_or_default();
+                let mut qbits = Vec::with_capacity(WORDS);
+                sign_bits(q, &mut qbits);
+                let mut near: Vec<(u32, u32)> =
+                    bits.chunks_exact(WORDS).enumerate().map(|(row, b)| (hamming(&qbits, b), row as u32)).collect();
+                let k = self.prefilter.min(near.len());
+                if k < near.len() {
+                    near.select_nth_unstable(k);
+                    near.truncate(k);
+                }
+                let mut rows: Vec<u32> = near.into_iter().map(|(_, row)| row).collect();
+                if let Some(on_stage) = product_on_stage.and_then(|p| self.product_rows.get(p)) {
+                    rows.extend(on_stage);
+                }
+                rows.sort_unstable();
+                rows.dedup();
+                let (qq, qscale) = quantize_i8(q);
+                const D: usize = crate::embed::DIM;
+                for row in rows {
+                    let row = row as usize;
+                    let score = dot_i8(&qq, &data[row * D..(row + 1) * D]) as f32 * qscale * scales[row];
                     if score >= MIN_COSINE {
                         hit(row, score);
                     }
@@ -358,6 +431,11 @@ impl VectorIndex {
 
     pub fn is_quantized(&self) -> bool {
         matches!(self.data, Vectors::I8 { .. })
+    }
+
+    /// Whether queries go through the sign-bit prefilter.
+    pub fn is_prefiltered(&self) -> bool {
+        self.bits.is_some()
     }
 }
 
@@ -410,6 +488,51 @@ mod vector_tests {
         let want: i32 = a.iter().zip(&b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
         assert_eq!(dot_i8(&a, &b), want);
         assert_eq!(dot_i8_portable(&a, &b), want);
+    }
+
+    fn unit(seed: u64) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let v: Vec<f32> = (0..crate::embed::DIM)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((x >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+            })
+            .collect();
+        let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        v.into_iter().map(|a| a / n).collect()
+    }
+
+    #[test]
+    fn the_sign_bit_prefilter_finds_what_the_full_scan_finds_and_always_scores_the_product_on_stage() {
+        let rows: Vec<(i64, Option<String>, Vec<f32>)> =
+            (0..3000).map(|i| (i as i64, Some(if i == 2999 { "stage".to_string() } else { format!("p{}", i % 50) }), unit(i))).collect();
+        let full = VectorIndex::build(rows.clone(), true, None);
+        let pre = VectorIndex::build(rows, true, Some(60));
+        assert!(pre.is_prefiltered() && !full.is_prefiltered());
+        for target in [7u64, 500, 1234, 2500] {
+            // a paraphrase: the target plus noise, cosine about 0.8
+            let noise = unit(10_000 + target);
+            let q: Vec<f32> = unit(target).iter().zip(&noise).map(|(a, b)| a + 0.7 * b).collect();
+            let n = q.iter().map(|a| a * a).sum::<f32>().sqrt();
+            let q: Vec<f32> = q.into_iter().map(|a| a / n).collect();
+            let best = |m: HashMap<i64, f32>| m.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|x| x.0);
+            assert_eq!(best(pre.scores(&q, None)), Some(target as i64));
+            assert_eq!(best(full.scores(&q, None)), Some(target as i64));
+        }
+        // the product on stage is scored even when the prefilter cuts it off:
+        // 100 close distractors fill the cut, the stage's row is further away
+        let q = unit(77_777);
+        let mix = |w: f32, seed: u64| {
+            let v: Vec<f32> = q.iter().zip(unit(seed)).map(|(a, b)| a + w * b).collect();
+            let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+            v.into_iter().map(|a| a / n).collect::<Vec<f32>>()
+        };
+        let mut rows: Vec<(i64, Option<String>, Vec<f32>)> = (0..100).map(|i| (i, Some("other".to_string()), mix(0.3, 20_000 + i as u64))).collect();
+        rows.push((100, Some("stage".into()), mix(1.6, 30_000)));
+        rows.extend((101..3000).map(|i| (i, Some(format!("p{}", i % 50)), unit(40_000 + i as u64))));
+        let pre = VectorIndex::build(rows, true, Some(60));
+        assert!(!pre.scores(&q, None).contains_key(&100), "the stage's row is beyond the prefilter's cut");
+        assert!(pre.scores(&q, Some("stage")).contains_key(&100), "but it is scored when on stage");
     }
 
     #[test]
@@ -697,7 +820,9 @@ impl Retriever {
             }
         }
         let quantize = rows.len() >= INT8_MIN_VECTORS;
-        let vectors = tokio::task::spawn_blocking(move || VectorIndex::build(rows, quantize)).await.context("index build panicked")?;
+        let prefilter = (rows.len() as f64 >= tunable("LIVEROOM_PREFILTER_MIN_VECTORS", BINARY_MIN_VECTORS as f64)).then_some(PREFILTER);
+        let vectors =
+            tokio::task::spawn_blocking(move || VectorIndex::build(rows, quantize, prefilter)).await.context("index build panicked")?;
         Ok(BrandIndex { version, entries, names, longest_name, hot_terms, details, vectors })
     }
 
