@@ -27,6 +27,8 @@ pub struct Settings {
     /// Let actix-web stop the server on SIGINT/SIGTERM.
     pub handle_signals: bool,
     pub http_workers: usize,
+    /// The LLM endpoint for generated replies; `None`: template replies.
+    pub llm: Option<crate::llm::LlmConfig>,
 }
 
 impl Default for Settings {
@@ -39,6 +41,7 @@ impl Default for Settings {
             node_id: default_node_id(8080),
             handle_signals: true,
             http_workers: 2,
+            llm: None,
         }
     }
 }
@@ -75,6 +78,7 @@ impl Application {
             triager: Arc::new(RuleTriager),
             clock: settings.clock.clone(),
             render_speed: settings.render_speed,
+            llm: settings.llm.clone().map(|c| Arc::new(crate::llm::LlmClient::new(c))),
         };
         // warm jieba's dictionary now, not on the first comment
         let _ = crate::knowledge::text::jieba();

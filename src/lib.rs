@@ -34,6 +34,7 @@ pub mod eventlog;
 pub mod events;
 pub mod ingest;
 pub mod knowledge;
+pub mod llm;
 pub mod render;
 pub mod replay;
 pub mod room;
