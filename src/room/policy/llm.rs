@@ -203,3 +203,160 @@ impl Ctx<'_> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::super::{Step, step};
+    use super::*;
+    use crate::events::{Envelope, Intent, OperatorCommand, SCHEMA_VERSION, StagedProduct, Viewer};
+    use crate::room::state::{LlmPolicy, PolicyConfig, RoomState};
+
+    struct Room {
+        state: RoomState,
+        ts: i64,
+    }
+
+    impl Room {
+        fn with_llm() -> Room {
+            let mut r = Room { state: RoomState::new("t"), ts: 0 };
+            r.when(Event::SessionStarted {
+                brand_id: "b".into(),
+                knowledge_version: 1,
+                run_of_show: vec![StagedProduct {
+                    product_id: "p".into(),
+                    name: "P".into(),
+                    segments: vec![vec!["s1。".into(), "s2。".into(), "s3。".into()]],
+                }],
+                experiment: None,
+                disclosure: "AI".into(),
+                policy: PolicyConfig { llm: Some(LlmPolicy { model: "m".into() }), ..PolicyConfig::default() },
+            });
+            r
+        }
+
+        fn when(&mut self, event: Event) -> Step {
+            self.ts += 100;
+            let input = Envelope {
+                room_id: "t".into(),
+                session_id: Uuid::nil(),
+                seq: self.state.last_seq + 1,
+                ts: self.ts,
+                version: SCHEMA_VERSION,
+                causation: None,
+                event,
+            };
+            step(&mut self.state, &input)
+        }
+
+        /// A price question retrieved; returns the reply id and the step of retrieval.
+        fn question(&mut self) -> (String, Step) {
+            let viewer = Viewer { id: "v".into(), name: "小鱼".into(), platform_msg_id: None };
+            self.when(Event::ViewerCommented { viewer, text: "多少钱".into() });
+            let seq = self.state.last_seq;
+            self.when(Event::CommentTriaged { comment_seq: seq, intent: Intent::PriceAsk, lang: Lang::Zh, classifier: "t".into(), confidence: None, similar_to: None });
+            let entry = RetrievedEntry {
+                entry_id: 7,
+                product_id: Some("p".into()),
+                product_name: Some("P".into()),
+                kind: "price".into(),
+                answer: "到手价一百二十九元。".into(),
+                answer_en: None,
+                score: 1.0,
+                reason: String::new(),
+            };
+            let step = self.when(Event::KnowledgeRetrieved { comment_seq: seq, query: String::new(), entries: vec![entry] });
+            (reply_id(seq), step)
+        }
+
+        fn sentence(&mut self, reply: &str, index: u32, text: &str) -> Step {
+            self.when(Event::LlmSentence { reply_id: reply.into(), index, text: text.into() })
+        }
+    }
+
+    fn types(step: &Step) -> Vec<&'static str> {
+        step.decisions.iter().map(|d| d.event.type_name()).collect()
+    }
+
+    fn dispatched(step: &Step) -> Vec<String> {
+        step.decisions
+            .iter()
+            .filter_map(|d| match &d.event {
+                Event::UtteranceDispatched { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sentences_are_checked_as_they_stream_and_spoken_one_after_another_then_the_pitch_resumes() {
+        let mut r = Room::with_llm();
+        let (id, step) = r.question();
+        assert_eq!(types(&step), ["llm_requested"]);
+        assert!(matches!(&step.effects[..], [Effect::Generate { reply_id, request }] if *reply_id == id && request.task == "answer_viewer"));
+        // the pitch sentence u1 is on air: the first sentence waits for it
+        assert_eq!(types(&r.sentence(&id, 0, "小鱼你好！")), ["llm_sentence_checked"]);
+        let step = r.when(Event::UtteranceFinished { utterance_id: "u1".into() });
+        assert_eq!(dispatched(&step), ["小鱼你好！"]);
+        // the next sentence goes out as soon as the previous one is over
+        assert!(dispatched(&r.sentence(&id, 1, "现在到手价129元。")).is_empty());
+        assert_eq!(dispatched(&r.when(Event::UtteranceFinished { utterance_id: "u2".into() })), ["现在到手价129元。"]);
+        // floor free and the stream open: the reply holds the floor
+        assert!(r.when(Event::UtteranceFinished { utterance_id: "u3".into() }).decisions.is_empty());
+        assert_eq!(dispatched(&r.sentence(&id, 2, "快下单吧！")), ["快下单吧！"]);
+        r.when(Event::LlmFinished { reply_id: id.clone(), sentences: 3, model: "m".into(), ttft_ms: 1, total_ms: 2 });
+        let step = r.when(Event::UtteranceFinished { utterance_id: "u4".into() });
+        assert_eq!(types(&step)[0], "llm_reply_ended");
+        assert!(matches!(&step.decisions.last().unwrap().event, Event::UtteranceDispatched { purpose: UtterancePurpose::Pitch { .. }, .. }));
+        assert!(r.state.llm_replies.is_empty());
+    }
+
+    #[test]
+    fn a_sentence_with_a_figure_no_fact_states_is_replaced_by_the_template_answer_and_the_stream_stops() {
+        let mut r = Room::with_llm();
+        let (id, _) = r.question();
+        let step = r.sentence(&id, 0, "今天只要九十九元！");
+        match &step.decisions[0].event {
+            Event::LlmSentenceChecked { verdict: SentenceVerdict::Ungrounded { figures }, text, .. } => {
+                assert_eq!(figures, &["九十九"]);
+                assert_eq!(text, "小鱼，到手价一百二十九元。");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(step.effects.contains(&Effect::StopLlm { reply_id: id.clone() }));
+        // later sentences of the stream are not taken
+        assert!(r.sentence(&id, 1, "真的很便宜。").decisions.is_empty());
+        let step = r.when(Event::UtteranceFinished { utterance_id: "u1".into() });
+        assert_eq!(dispatched(&step), ["小鱼，到手价一百二十九元。"]);
+    }
+
+    #[test]
+    fn cancel_stops_the_stream_drops_what_is_not_dispatched_and_nothing_of_the_reply_is_spoken_after() {
+        let mut r = Room::with_llm();
+        let (id, _) = r.question();
+        r.sentence(&id, 0, "小鱼你好！");
+        r.when(Event::UtteranceFinished { utterance_id: "u1".into() });
+        r.sentence(&id, 1, "到手价129元。");
+        let step = r.when(Event::OperatorCommandReceived { command: OperatorCommand::CancelCurrent });
+        assert_eq!(types(&step), ["utterance_cancel_requested", "llm_reply_ended"]);
+        assert!(matches!(&step.decisions[1].event, Event::LlmReplyEnded { outcome, dropped: 1, .. } if outcome == "cancelled"));
+        assert!(step.effects.contains(&Effect::Cancel { utterance_id: "u2".into() }));
+        assert!(step.effects.contains(&Effect::StopLlm { reply_id: id.clone() }));
+        assert!(r.sentence(&id, 2, "快下单吧！").decisions.is_empty());
+        let step = r.when(Event::UtteranceCancelled { utterance_id: "u2".into() });
+        let spoken = dispatched(&step);
+        assert!(matches!(&step.decisions.last().unwrap().event, Event::UtteranceDispatched { purpose: UtterancePurpose::Pitch { .. }, .. }), "{spoken:?}");
+    }
+
+    #[test]
+    fn a_stream_that_fails_before_any_sentence_falls_back_to_the_template_reply() {
+        let mut r = Room::with_llm();
+        let (id, _) = r.question();
+        let step = r.when(Event::LlmFailed { reply_id: id, kind: "timeout".into(), error: "x".into(), sentences: 0, elapsed_ms: 2000 });
+        assert_eq!(types(&step), ["llm_reply_ended", "reply_decided"]);
+        assert!(matches!(&step.decisions[1].event, Event::ReplyDecided { text, source, .. } if text == "小鱼，到手价一百二十九元。" && source == "template_fallback"));
+        let step = r.when(Event::UtteranceFinished { utterance_id: "u1".into() });
+        assert_eq!(dispatched(&step), ["小鱼，到手价一百二十九元。"]);
+    }
+}
