@@ -4,8 +4,8 @@
 //! `stream` turns a request into `StreamItem`s: each complete sentence as
 //! soon as it ends, then `Finished` or `Failed`. Every way a stream can go
 //! wrong ends in one `Failed` with a kind: no first token within
-//! `first_token_timeout_ms` (which also bounds async-openai's own retries of
-//! 429), no chunk within `idle_timeout_ms`, longer than `total_timeout_ms`,
+//! `first_token_timeout_ms` (which also bounds async-openai's built-in
+//! retries with backoff of 429 and 5xx answers), no chunk within `idle_timeout_ms`, longer than `total_timeout_ms`,
 //! an HTTP error status, a malformed chunk, or a stream cut off before the
 //! model said it was done.
 
@@ -204,5 +204,103 @@ impl LlmClient {
             Some(e) => Err(e),
             None => Ok(out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Lang, RetrievedEntry};
+    use crate::llm::prompts;
+    use crate::llm::testserver::{self, End, Script, TestServer};
+
+    fn request() -> LlmRequest {
+        let entry = RetrievedEntry {
+            entry_id: 1,
+            product_id: None,
+            product_name: Some("电饭煲".into()),
+            kind: "price".into(),
+            answer: "到手价299元".into(),
+            answer_en: None,
+            score: 1.0,
+            reason: String::new(),
+        };
+        prompts::answer("b", Lang::Zh, &[("小鱼".into(), "多少钱".into())], &[entry])
+    }
+
+    async fn run(server: &TestServer, tweak: impl FnOnce(&mut LlmConfig)) -> Vec<StreamItem> {
+        let mut config = LlmConfig::new(&server.base_url, "test-model");
+        config.first_token_timeout_ms = 400;
+        config.idle_timeout_ms = 300;
+        tweak(&mut config);
+        let client = LlmClient::new(config);
+        let mut items = Vec::new();
+        client.stream(&request(), |i| items.push(i)).await;
+        items
+    }
+
+    fn failure(items: &[StreamItem]) -> (String, u32) {
+        match items.last() {
+            Some(StreamItem::Failed { kind, sentences, .. }) => (kind.clone(), *sentences),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_comes_out_sentence_by_sentence_and_the_first_after_the_first_token_delay() {
+        let server = TestServer::start(testserver::grounded(80, 5)).await.unwrap();
+        let items = run(&server, |_| {}).await;
+        let sentences: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                StreamItem::Sentence { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sentences, ["小鱼你好呀！", "到手价299元。", "喜欢的话点下方小黄车哦！"]);
+        match items.last() {
+            Some(StreamItem::Finished { sentences: 3, ttft_ms, model, .. }) => {
+                assert!(*ttft_ms >= 80, "ttft {ttft_ms}");
+                assert_eq!(model, "test-model");
+            }
+            other => panic!("{other:?}"),
+        }
+        let body = server.requests();
+        assert_eq!(body, 1);
+    }
+
+    #[tokio::test]
+    async fn every_failure_ends_in_one_failed_item_with_its_kind() {
+        let server = TestServer::start(testserver::failing(Script::Status { code: 400, message: "bad".into() })).await.unwrap();
+        assert_eq!(failure(&run(&server, |_| {}).await), ("http_status".into(), 0));
+
+        // 429 and 5xx are retried by async-openai with backoff: the first-token deadline bounds it
+        for code in [429, 500, 503] {
+            server.set_behavior(testserver::failing(Script::Status { code, message: "busy".into() }));
+            let t = Instant::now();
+            let (kind, _) = failure(&run(&server, |_| {}).await);
+            assert!(kind == "timeout" || kind == "http_status", "{code}: {kind}");
+            assert!(t.elapsed() < Duration::from_millis(1000), "{code}: {:?}", t.elapsed());
+        }
+
+        let tokens = testserver::tokens("你好呀！到手价299元。还有呢", 3);
+        for (end, want) in [(End::Drop, "disconnected"), (End::Malformed, "malformed"), (End::Stall, "timeout")] {
+            server.set_behavior(testserver::failing(Script::Stream { first_delay_ms: 0, token_delay_ms: 0, tokens: tokens.clone(), end }));
+            let items = run(&server, |_| {}).await;
+            assert_eq!(failure(&items), (want.to_string(), 2), "{end:?}: {items:?}");
+        }
+
+        server.set_behavior(testserver::grounded(1000, 0));
+        assert_eq!(failure(&run(&server, |_| {}).await).0, "timeout");
+
+        // nobody listening any more
+        let url = server.base_url.clone();
+        drop(server);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let client = LlmClient::new(LlmConfig { first_token_timeout_ms: 400, ..LlmConfig::new(&url, "m") });
+        let mut items = Vec::new();
+        client.stream(&request(), |i| items.push(i)).await;
+        let (kind, _) = failure(&items);
+        assert!(kind == "request" || kind == "timeout", "{kind}");
     }
 }
