@@ -36,6 +36,8 @@ pub struct ServeArgs {
     pub render_speed: f64,
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub llm: crate::llm::LlmArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +78,8 @@ pub enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// A timed short-video script for a product (LLM when configured, templates otherwise).
+    VideoScript(crate::video::VideoScriptArgs),
     /// Evaluations on labelled data; each ends its output with one line of JSON.
     Eval {
         #[command(subcommand)]
@@ -93,6 +97,9 @@ pub enum EvalCommand {
 pub enum BenchCommand {
     /// Sustained events/s into the durable log, against a raw COPY of the same rows.
     Ingest(crate::bench::ingest::IngestBenchArgs),
+    /// Generated replies against the built-in streaming test server: first
+    /// sentence after the comment, cancel to ack, sentences after cancel.
+    Replies(crate::bench::replies::RepliesBenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -130,6 +137,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::bench::ingest::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench { which: BenchCommand::Replies(args) } => {
+            crate::bench::replies::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::VideoScript(args) => crate::video::run_cli(args).await,
     }
 }
 
@@ -153,6 +165,7 @@ async fn serve(args: ServeArgs, demo: Option<DemoOptions>) -> anyhow::Result<Exi
         port: args.port,
         render_speed: args.render_speed,
         node_id: crate::app::default_node_id(args.port),
+        llm: args.llm.config(),
         ..Settings::default()
     };
     let app = Application::build(settings, pool.clone()).await?;

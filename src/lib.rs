@@ -39,3 +39,4 @@ pub mod render;
 pub mod replay;
 pub mod room;
 pub mod triage;
+pub mod video;

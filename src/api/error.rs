@@ -27,6 +27,8 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("session {0:?} not found")]
     SessionNotFound(String),
+    #[error("product {0:?} not found")]
+    ProductNotFound(String),
     #[error("internal error: {0:#}")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -43,6 +45,7 @@ impl ApiError {
             ApiError::LogUnavailable(_) => "log_unavailable",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::SessionNotFound(_) => "session_not_found",
+            ApiError::ProductNotFound(_) => "product_not_found",
             ApiError::Unexpected(_) => "internal",
         }
     }
@@ -68,7 +71,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Ingest(e) if e.code == "batch_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Ingest(_) | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::RoomNotFound(_) | ApiError::SessionNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::RoomNotFound(_) | ApiError::SessionNotFound(_) | ApiError::ProductNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UnknownBrand(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RoomLeasedElsewhere(_) | ApiError::SessionEnded => StatusCode::CONFLICT,
             ApiError::LogUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

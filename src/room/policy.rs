@@ -17,6 +17,11 @@ use super::templates;
 
 mod llm;
 
+/// The id of the generated reply to the comment at `comment_seq`.
+pub fn reply_id_for(comment_seq: i64) -> String {
+    llm::reply_id(comment_seq)
+}
+
 /// Something the room must do after the decisions are durable. Effects are
 /// not logged: their results come back as input events.
 #[derive(Debug, Clone, PartialEq)]
