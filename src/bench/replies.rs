@@ -66,6 +66,8 @@ struct Figures {
     cancels_hit: usize,
     cancels_between_sentences: usize,
     missed: usize,
+    /// The sentence on air finished before the cancel reached the renderer.
+    finished_first: usize,
     fallbacks: usize,
     unanswered: usize,
 }
@@ -73,6 +75,8 @@ struct Figures {
 /// A room's console, parsed.
 struct Probe {
     rx: broadcast::Receiver<ConsoleLine>,
+    session: uuid::Uuid,
+    last: String,
 }
 
 impl Probe {
@@ -80,13 +84,14 @@ impl Probe {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match tokio::time::timeout(left, self.rx.recv()).await {
-                Err(_) => anyhow::bail!("timed out waiting for the room"),
+                Err(_) => anyhow::bail!("timed out waiting for the room (session {}, last line {})", self.session, self.last),
                 Ok(Err(broadcast::error::RecvError::Lagged(n))) => anyhow::bail!("console lagged by {n} lines"),
                 Ok(Err(e)) => anyhow::bail!("console closed: {e}"),
                 Ok(Ok(line)) => line,
             };
             let at = Instant::now();
             let envelope: Envelope = serde_json::from_str(&line.json)?;
+            self.last = line.json.to_string();
             return Ok((at, envelope));
         }
     }
@@ -119,7 +124,7 @@ async fn comment(room: &RoomHandle, probe: &mut Probe, n: usize, text: &str) -> 
     let viewer = Viewer { id: format!("v{n}"), name: format!("观众{}", n % 50), platform_msg_id: None };
     let receipt = room.addr.send(Ingest { events: vec![Event::ViewerCommented { viewer, text: text.into() }] }).await??;
     let seq = receipt.seqs[0];
-    let (logged, _) = probe.until(Duration::from_secs(10), |e| (e.seq == seq).then_some(())).await?;
+    let (logged, _) = probe.until(Duration::from_secs(10), |e| (e.seq == seq).then_some(())).await.context("waiting for the comment line")?;
     let reply = crate::room::policy::reply_id_for(seq);
     let (at, answer) = probe
         .until(Duration::from_secs(10), |e| match &e.event {
@@ -128,7 +133,8 @@ async fn comment(room: &RoomHandle, probe: &mut Probe, n: usize, text: &str) -> 
             Event::CommentSkipped { comment_seq, .. } if *comment_seq == seq => Some(Answer::None),
             _ => None,
         })
-        .await?;
+        .await
+        .context("waiting for the first sentence")?;
     Ok((at.duration_since(logged).as_secs_f64() * 1000.0, reply, answer))
 }
 
@@ -144,11 +150,19 @@ async fn cancel(room: &RoomHandle, probe: &mut Probe, reply: &str, delay: Durati
     // to the command's decisions is on the console now
     let mut ended = None;
     let mut on_air = None;
+    let mut acked = HashMap::new();
     loop {
         match probe.rx.try_recv() {
             Ok(line) => {
                 let e: Envelope = serde_json::from_str(&line.json)?;
                 match &e.event {
+                    // the renderer's ack may already be logged too
+                    Event::UtteranceCancelled { utterance_id } => {
+                        acked.insert(utterance_id.clone(), Some(Instant::now()));
+                    }
+                    Event::UtteranceFinished { utterance_id } => {
+                        acked.insert(utterance_id.clone(), None);
+                    }
                     Event::LlmReplyEnded { reply_id, outcome, .. } if reply_id == reply => ended = Some(outcome.clone()),
                     Event::UtteranceCancelRequested { utterance_id, .. } if e.causation == Some(op_seq) => {
                         on_air = Some(utterance_id.clone())
@@ -167,13 +181,25 @@ async fn cancel(room: &RoomHandle, probe: &mut Probe, reply: &str, delay: Durati
     f.cancels_hit += 1;
     match on_air {
         None => f.cancels_between_sentences += 1,
+        Some(id) if acked.contains_key(&id) => match acked[&id] {
+            Some(at) => f.cancel_ack_ms.push(at.duration_since(sent).as_secs_f64() * 1000.0),
+            None => f.finished_first += 1,
+        },
         Some(id) => {
-            let (acked, _) = probe
-                .until(Duration::from_secs(10), |e| {
-                    matches!(&e.event, Event::UtteranceCancelled { utterance_id } if *utterance_id == id).then_some(())
+            // the renderer acks the cancel, or had finished the sentence
+            // before the cancel reached it (its finished ack was on the way)
+            let (at, cancelled) = probe
+                .until(Duration::from_secs(10), |e| match &e.event {
+                    Event::UtteranceCancelled { utterance_id } if *utterance_id == id => Some(true),
+                    Event::UtteranceFinished { utterance_id } if *utterance_id == id => Some(false),
+                    _ => None,
                 })
-                .await?;
-            f.cancel_ack_ms.push(acked.duration_since(sent).as_secs_f64() * 1000.0);
+                .await.context("waiting for the cancelled ack")?;
+            if cancelled {
+                f.cancel_ack_ms.push(at.duration_since(sent).as_secs_f64() * 1000.0);
+            } else {
+                f.finished_first += 1;
+            }
         }
     }
     Ok(())
@@ -201,35 +227,47 @@ async fn trial(room: &RoomHandle, probe: &mut Probe, n: usize, question: &str, d
     }
 }
 
-/// Sentences of cancelled replies dispatched, started or finished after the cancel.
+/// Sentences of cancelled replies spoken after the cancel: dispatched after
+/// the cancel decision, or started after the cancelled ack (the sentence on
+/// air may log its start between the decision and its cancelled ack: the
+/// renderer had started it before the cancel reached it).
 fn spoken_after_cancel(events: &[Envelope]) -> usize {
     let mut reply_of: HashMap<String, String> = HashMap::new();
-    let mut cancelled_at: HashMap<String, i64> = HashMap::new();
+    let mut last_of: HashMap<String, String> = HashMap::new();
+    let mut cancelled: std::collections::HashSet<String> = Default::default();
+    let mut acked: std::collections::HashSet<String> = Default::default();
     let mut bad = 0;
     for e in events {
-        match &e.event {
+        let flag = match &e.event {
             Event::UtteranceDispatched { utterance_id, purpose: UtterancePurpose::LlmReply { reply_id, .. }, .. } => {
-                if cancelled_at.contains_key(reply_id) {
-                    bad += 1;
-                }
                 reply_of.insert(utterance_id.clone(), reply_id.clone());
+                last_of.insert(reply_id.clone(), utterance_id.clone());
+                cancelled.contains(reply_id)
             }
             Event::LlmReplyEnded { reply_id, outcome, .. } if outcome == "cancelled" => {
-                cancelled_at.insert(reply_id.clone(), e.seq);
+                cancelled.insert(reply_id.clone());
+                false
             }
-            Event::UtteranceStarted { utterance_id } | Event::UtteranceFinished { utterance_id } => {
-                if reply_of.get(utterance_id).is_some_and(|r| cancelled_at.contains_key(r)) {
-                    bad += 1;
-                }
+            Event::UtteranceCancelled { utterance_id } => {
+                acked.insert(utterance_id.clone());
+                false
             }
-            _ => {}
+            Event::UtteranceStarted { utterance_id } => match reply_of.get(utterance_id) {
+                Some(r) if cancelled.contains(r) => last_of.get(r) != Some(utterance_id) || acked.contains(utterance_id),
+                _ => false,
+            },
+            _ => false,
+        };
+        if flag {
+            bad += 1;
+            eprintln!("spoken after cancel: seq {} {}", e.seq, e.event_json());
         }
     }
     bad
 }
 
 async fn prepare(room: &RoomHandle) -> anyhow::Result<Probe> {
-    let probe = Probe { rx: room.console.subscribe() };
+    let probe = Probe { rx: room.console.subscribe(), session: room.session_id, last: String::new() };
     // no pitch: every reply finds the floor free
     room.addr.send(Operate { command: OperatorCommand::Pause }).await??;
     room.addr.send(Operate { command: OperatorCommand::CancelCurrent }).await??;
@@ -314,12 +352,26 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
         });
     }
     for r in futures_util::future::join_all(jobs).await {
-        let g = r?;
+        let g = match r {
+            Ok(g) => g,
+            Err(e) => {
+                if std::env::var_os("LIVEROOM_BENCH_DEBUG").is_some() {
+                    for room in &handles {
+                        let events = crate::eventlog::read_session(&pool, room.session_id, 0).await?;
+                        for ev in events.iter().rev().take(25).rev() {
+                            eprintln!("{} {}", room.room_id, ev.to_json());
+                        }
+                    }
+                }
+                return Err(e);
+            }
+        };
         f.first_sentence_loaded_ms.extend(g.first_sentence_loaded_ms);
         f.cancel_ack_ms.extend(g.cancel_ack_ms);
         f.cancels_hit += g.cancels_hit;
         f.cancels_between_sentences += g.cancels_between_sentences;
         f.missed += g.missed;
+        f.finished_first += g.finished_first;
         f.fallbacks += g.fallbacks;
         f.unanswered += g.unanswered;
     }
@@ -361,8 +413,8 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
         args.rooms, percentile(fl, 50.0), percentile(fl, 99.0), fl.len()
     );
     println!(
-        "cancel: {} ended a reply ({} between sentences, nothing on air), {} came after the reply was spoken; command to cancelled ack p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={})",
-        f.cancels_hit, f.cancels_between_sentences, f.missed, percentile(ca, 50.0), percentile(ca, 99.0), percentile(ca, 100.0), ca.len()
+        "cancel: {} ended a reply ({} between sentences, nothing on air; {} with the sentence on air already finished in the renderer), {} came after the reply was spoken; command to cancelled ack p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={})",
+        f.cancels_hit, f.cancels_between_sentences, f.finished_first, f.missed, percentile(ca, 50.0), percentile(ca, 99.0), percentile(ca, 100.0), ca.len()
     );
     println!(
         "template fallbacks: {}, unanswered (no knowledge): {}; sentences of cancelled replies spoken after the cancel: {spoken_after}; {events_total} events logged, replay reproduced every decision",

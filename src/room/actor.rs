@@ -134,12 +134,23 @@ impl Room {
         for decision in &step.decisions {
             batch.push(&self.room_id, decision);
         }
-        batch.effects.extend(step.effects);
+        if self.state.policy.llm.is_some() {
+            // generated replies: retrieval and the LLM request start at once
+            // (see `llm_shell::is_early`); everything else waits for durability
+            let (early, late): (Vec<Effect>, Vec<Effect>) = step.effects.into_iter().partition(super::llm_shell::is_early);
+            batch.early.extend(early);
+            batch.effects.extend(late);
+        } else {
+            batch.effects.extend(step.effects);
+        }
         seq
     }
 
     /// Hand a batch to the writer; `waiter` hears when it is durable.
-    fn append(&mut self, batch: Batch, waiter: Option<oneshot::Sender<Result<(), RoomError>>>, ctx: &Context<Self>) {
+    fn append(&mut self, mut batch: Batch, waiter: Option<oneshot::Sender<Result<(), RoomError>>>, ctx: &Context<Self>) {
+        if !batch.early.is_empty() {
+            self.run_early_effects(std::mem::take(&mut batch.early), ctx);
+        }
         if batch.rows.is_empty() {
             if let Some(w) = waiter {
                 let _ = w.send(Ok(()));
@@ -256,6 +267,8 @@ struct Batch {
     rows: Vec<LogRow>,
     lines: Vec<ConsoleLine>,
     effects: Vec<Effect>,
+    /// Effects that start before the batch is durable (LLM mode only).
+    early: Vec<Effect>,
 }
 
 impl Batch {

@@ -4,6 +4,7 @@
 use actix::prelude::*;
 
 use super::actor::Room;
+use super::policy::Effect;
 use crate::events::Event;
 use crate::llm::{LlmRequest, StreamItem};
 
@@ -15,7 +16,58 @@ pub struct LlmOutput {
     pub item: StreamItem,
 }
 
+/// Effects that may start before their batch is durable, in rooms with
+/// generated replies: a knowledge lookup and an LLM request show nothing to
+/// anyone, and what they return enters as input events logged after that
+/// batch (the writer keeps order). Starting them early takes a log commit
+/// off the time to the first sentence; render commands still wait.
+pub(super) fn is_early(effect: &Effect) -> bool {
+    matches!(effect, Effect::Generate { .. } | Effect::Retrieve { .. })
+}
+
+/// An effect's result, to be logged and acted on as an input.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EffectResult(pub Event);
+
+impl Handler<EffectResult> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: EffectResult, ctx: &mut Context<Self>) {
+        self.log_input(msg.0, ctx);
+    }
+}
+
 impl Room {
+    pub(super) fn run_early_effects(&mut self, effects: Vec<Effect>, ctx: &Context<Self>) {
+        for effect in effects {
+            match effect {
+                Effect::Generate { reply_id, request } => {
+                    if let Some(failed) = self.start_llm_stream(reply_id, request, ctx) {
+                        ctx.address().do_send(EffectResult(failed));
+                    }
+                }
+                Effect::Retrieve { comment_seq, text, lang: _, product_id } => {
+                    let retriever = self.deps.retriever.clone();
+                    let brand = self.state().brand_id.clone();
+                    let addr = ctx.address();
+                    actix_rt::spawn(async move {
+                        let event = match retriever.retrieve(&brand, product_id.as_deref(), &text).await {
+                            Ok(entries) => Event::KnowledgeRetrieved { comment_seq, query: text, entries },
+                            Err(e) => Event::DecisionFailed {
+                                stage: "retrieval".into(),
+                                error: format!("{e:#}"),
+                                comment_seq: Some(comment_seq),
+                            },
+                        };
+                        addr.do_send(EffectResult(event));
+                    });
+                }
+                other => tracing::error!(effect = ?other, "not an early effect"),
+            }
+        }
+    }
+
     /// Start streaming `request`; without an LLM configured, the failure
     /// event to log instead (the policy falls back to the template).
     pub(super) fn start_llm_stream(&mut self, reply_id: String, request: LlmRequest, ctx: &Context<Self>) -> Option<Event> {
