@@ -231,7 +231,7 @@ async fn trial(room: &RoomHandle, probe: &mut Probe, n: usize, question: &str, d
 /// the cancel decision, or started after the cancelled ack (the sentence on
 /// air may log its start between the decision and its cancelled ack: the
 /// renderer had started it before the cancel reached it).
-fn spoken_after_cancel(events: &[Envelope]) -> usize {
+pub fn spoken_after_cancel(events: &[Envelope]) -> usize {
     let mut reply_of: HashMap<String, String> = HashMap::new();
     let mut last_of: HashMap<String, String> = HashMap::new();
     let mut cancelled: std::collections::HashSet<String> = Default::default();

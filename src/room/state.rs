@@ -65,6 +65,9 @@ pub struct LlmReply {
     /// Its first sentence went on air: it holds the floor until it ends.
     pub started: bool,
     pub dispatched: u32,
+    /// The stream failed (what came before the failure is still spoken).
+    #[serde(default)]
+    pub failed: bool,
 }
 
 /// The utterance on air now. The room has one floor: host and assistant take
@@ -403,13 +406,20 @@ impl RoomState {
                     pending: VecDeque::new(),
                     started: false,
                     dispatched: 0,
+                    failed: false,
                 };
                 self.llm_replies.insert(reply_id.clone(), reply);
             }
             Event::LlmSentence { .. } => {}
-            Event::LlmFinished { reply_id, .. } | Event::LlmFailed { reply_id, .. } => {
+            Event::LlmFinished { reply_id, .. } => {
                 if let Some(r) = self.llm_replies.get_mut(reply_id) {
                     r.stream_open = false;
+                }
+            }
+            Event::LlmFailed { reply_id, .. } => {
+                if let Some(r) = self.llm_replies.get_mut(reply_id) {
+                    r.stream_open = false;
+                    r.failed = true;
                 }
             }
             Event::LlmSentenceChecked { reply_id, index, verdict, text } => {

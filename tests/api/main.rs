@@ -6,6 +6,7 @@ mod demo;
 mod flow;
 mod helpers;
 mod ingest;
+mod llm;
 mod replay;
 mod restart;
 mod retrieval;

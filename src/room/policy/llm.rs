@@ -104,8 +104,9 @@ impl Ctx<'_> {
             return;
         }
         let reply_id = reply_id.clone();
-        if self.state.llm_replies.get(&reply_id).is_some_and(|r| r.pending.is_empty() && !r.stream_open) {
-            self.end_llm_reply(&reply_id, "spoken");
+        if let Some(r) = self.state.llm_replies.get(&reply_id).filter(|r| r.pending.is_empty() && !r.stream_open) {
+            let outcome = if r.failed { "failed" } else { "spoken" };
+            self.end_llm_reply(&reply_id, outcome);
         }
     }
 
@@ -156,7 +157,8 @@ impl Ctx<'_> {
         if reply.stream_open {
             return true;
         }
-        self.end_llm_reply(&id, "spoken");
+        let outcome = if reply.failed { "failed" } else { "spoken" };
+        self.end_llm_reply(&id, outcome);
         false
     }
 
