@@ -172,18 +172,42 @@ pub fn timeline(p: &VideoProduct, lang: Lang, sentences: &[String]) -> (Vec<Cue>
         }
         let duration_ms = estimate_duration_ms(text, lang, 1.0);
         cues.push(Cue::Say { at_ms: at, duration_ms, text: text.clone() });
-        if !figures.is_empty() {
-            let fact = p.entries.iter().find(|e| {
-                let known: Vec<f64> = grounding::figures(&e.answer).iter().chain(grounding::figures(e.answer_en.as_deref().unwrap_or("")).iter()).map(|f| f.value).collect();
-                figures.iter().all(|f| known.iter().any(|k| (k - f.value).abs() < 1e-6))
-            });
-            if let Some(e) = fact {
-                cues.push(Cue::Fact { at_ms: at, duration_ms, entry_id: e.entry_id, text: fact_text(e, lang) });
-            }
+        // the fact on screen: the entry sharing the most figures with their
+        // units (299元, 1.5mm), the product's own name left out (3L in 电饭煲 3L)
+        let said = quantities(text, p);
+        let best = p
+            .entries
+            .iter()
+            .map(|e| {
+                let known = [quantities(&e.answer, p), quantities(e.answer_en.as_deref().unwrap_or(""), p)].concat();
+                (said.iter().filter(|q| known.contains(q)).count(), e)
+            })
+            .filter(|(shared, _)| *shared > 0)
+            .max_by_key(|(shared, e)| (*shared, std::cmp::Reverse(e.entry_id)));
+        if let Some((_, e)) = best {
+            cues.push(Cue::Fact { at_ms: at, duration_ms, entry_id: e.entry_id, text: fact_text(e, lang) });
         }
         at += duration_ms + 250;
     }
     (cues, (at - 250).max(0))
+}
+
+/// The figures of `text` with the character after each (its unit), the
+/// product's names taken out first.
+fn quantities(text: &str, p: &VideoProduct) -> Vec<(i64, Option<char>)> {
+    let mut t = text.replace(&p.name, " ");
+    if let Some(en) = &p.name_en {
+        t = t.replace(en.as_str(), " ");
+    }
+    let mut out = Vec::new();
+    let mut from = 0;
+    for f in grounding::figures(&t) {
+        let Some(at) = t[from..].find(&f.raw).map(|i| i + from) else { continue };
+        from = at + f.raw.len();
+        let unit = t[from..].chars().next().filter(|c| c.is_alphabetic() || *c == '%');
+        out.push(((f.value * 1000.0).round() as i64, unit));
+    }
+    out
 }
 
 /// Build the script: generated when `llm` is given (falling back to the
