@@ -30,6 +30,8 @@ pub struct Settings {
     /// The node's admin token for creating and deleting brands; without it
     /// brands come from `liveroom keys`/imports on the command line only.
     pub admin_token: Option<String>,
+    /// The LLM endpoint for generated replies; `None`: template replies.
+    pub llm: Option<crate::llm::LlmConfig>,
 }
 
 impl Default for Settings {
@@ -43,6 +45,7 @@ impl Default for Settings {
             handle_signals: true,
             http_workers: 2,
             admin_token: None,
+            llm: None,
         }
     }
 }
@@ -79,6 +82,7 @@ impl Application {
             triager: Arc::new(RuleTriager),
             clock: settings.clock.clone(),
             render_speed: settings.render_speed,
+            llm: settings.llm.clone().map(|c| Arc::new(crate::llm::LlmClient::new(c))),
         };
         // warm jieba's dictionary now, not on the first comment
         let _ = crate::knowledge::text::jieba();

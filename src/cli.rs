@@ -39,6 +39,8 @@ pub struct ServeArgs {
     pub admin_token: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub llm: crate::llm::LlmArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +81,8 @@ pub enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// A timed short-video script for a product (LLM when configured, templates otherwise).
+    VideoScript(crate::video::VideoScriptArgs),
     /// Evaluations on labelled data; each ends its output with one line of JSON.
     Eval {
         #[command(subcommand)]
@@ -128,6 +132,9 @@ pub enum BenchCommand {
     Ingest(crate::bench::ingest::IngestBenchArgs),
     /// Retrieval latency p50/p99 at 100, 10,000 and 100,000 entries, and the encoder's time per comment.
     Retrieval(crate::bench::retrieval::RetrievalBenchArgs),
+    /// Generated replies against the built-in streaming test server: first
+    /// sentence after the comment, cancel to ack, sentences after cancel.
+    Replies(crate::bench::replies::RepliesBenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -170,6 +177,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::bench::ingest::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench { which: BenchCommand::Replies(args) } => {
+            crate::bench::replies::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::VideoScript(args) => crate::video::run_cli(args).await,
     }
 }
 
@@ -194,6 +206,7 @@ async fn serve(args: ServeArgs, demo: Option<DemoOptions>) -> anyhow::Result<Exi
         render_speed: args.render_speed,
         node_id: crate::app::default_node_id(args.port),
         admin_token: args.admin_token.clone(),
+        llm: args.llm.config(),
         ..Settings::default()
     };
     let app = Application::build(settings, pool.clone()).await?;

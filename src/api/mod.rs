@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/rooms/{room}/events", web::post().to(ingest_http))
         .route("/api/rooms/{room}/commands", web::post().to(operator_command))
         .route("/api/rooms/{room}/end", web::post().to(end_room))
+        .route("/api/video-script", web::post().to(video_script))
         .route("/api/sessions", web::get().to(list_sessions))
         .route("/api/sessions/{session}/events", web::get().to(session_events))
         .route("/ws/rooms/{room}/ingest", web::get().to(ingest_ws))
@@ -188,4 +189,25 @@ async fn session_events(rooms: web::Data<Arc<Rooms>>, path: web::Path<String>) -
         return Err(ApiError::SessionNotFound(path.into_inner()));
     }
     Ok(HttpResponse::Ok().json(events))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct VideoScriptRequest {
+    product_id: String,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+/// A timed short-video script for a product (LLM when configured, templates otherwise).
+async fn video_script(rooms: web::Data<Arc<Rooms>>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let req: VideoScriptRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidRequest(format!("bad video-script request: {e}")))?;
+    let lang = crate::video::parse_lang(req.lang.as_deref().unwrap_or("zh"))
+        .ok_or_else(|| ApiError::InvalidRequest("lang must be zh or en".into()))?;
+    let deps = rooms.deps();
+    let product = crate::video::load_product(&deps.pool, &req.product_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("product", req.product_id.clone()))?;
+    let script = crate::video::build(&product, lang, deps.llm.as_deref()).await;
+    Ok(HttpResponse::Ok().json(script))
 }

@@ -83,6 +83,8 @@ pub enum UtterancePurpose {
     Thanks,
     Welcome,
     Operator,
+    /// One sentence of a generated (LLM) reply.
+    LlmReply { reply_id: String, index: u32, comment_seqs: Vec<i64> },
 }
 
 /// One knowledge entry as retrieval returned it. The facts a reply is built
@@ -188,6 +190,50 @@ pub enum Event {
     },
     UtteranceCancelRequested { utterance_id: String, reason: String },
     CameraCut { shot: String, product_id: Option<String> },
+
+    // ---- generated replies (src/llm/) ----
+    /// Decision: ask the LLM for a reply. With the logged retrieval entries
+    /// and the prompt version, the request can be rebuilt from the log.
+    LlmRequested {
+        reply_id: String,
+        comment_seqs: Vec<i64>,
+        task: String,
+        prompt_version: String,
+        entry_ids: Vec<i64>,
+        lang: Lang,
+        /// The texts of the entries given as facts: every figure spoken must be one of theirs.
+        facts: Vec<String>,
+        /// The template answer, spoken instead when a sentence fails a check
+        /// or generation fails before any sentence.
+        fallback_text: String,
+    },
+    /// Input: one complete sentence as the model streamed it (before checks).
+    LlmSentence { reply_id: String, index: u32, text: String },
+    /// Input: the stream ended normally.
+    LlmFinished { reply_id: String, sentences: u32, model: String, ttft_ms: i64, total_ms: i64 },
+    /// Input: the stream failed: `kind` is `timeout`, `http_status`,
+    /// `malformed`, `disconnected`, `not_configured`, `interrupted`, `request`.
+    LlmFailed { reply_id: String, kind: String, error: String, sentences: u32, elapsed_ms: i64 },
+    /// Decision: the checks' verdict on a streamed sentence, and the text
+    /// that will be spoken for it (the template answer when it failed).
+    LlmSentenceChecked { reply_id: String, index: u32, verdict: SentenceVerdict, text: String },
+    /// Decision: the generated reply is over (`spoken`, `cancelled`,
+    /// `failed_fallback`, `empty_fallback`, `failed`, `expired`,
+    /// `session_ended`); `dropped` sentences were never dispatched.
+    LlmReplyEnded { reply_id: String, outcome: String, dropped: u32 },
+}
+
+/// What the checks say about one generated sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum SentenceVerdict {
+    Passed,
+    /// It states figures no knowledge entry supports: replaced by the
+    /// template answer, and the stream is stopped.
+    Ungrounded { figures: Vec<String> },
+    /// The output check refused it: replaced by the template answer, and the
+    /// stream is stopped.
+    Blocked { reason: String },
 }
 
 /// Why a comment gets no reply. Stable snake_case codes: analysts group by them.
@@ -266,6 +312,12 @@ impl Event {
             Event::UtteranceDispatched { .. } => "utterance_dispatched",
             Event::UtteranceCancelRequested { .. } => "utterance_cancel_requested",
             Event::CameraCut { .. } => "camera_cut",
+            Event::LlmRequested { .. } => "llm_requested",
+            Event::LlmSentence { .. } => "llm_sentence",
+            Event::LlmFinished { .. } => "llm_finished",
+            Event::LlmFailed { .. } => "llm_failed",
+            Event::LlmSentenceChecked { .. } => "llm_sentence_checked",
+            Event::LlmReplyEnded { .. } => "llm_reply_ended",
         }
     }
 
@@ -281,6 +333,9 @@ impl Event {
                 | Event::UtteranceDispatched { .. }
                 | Event::UtteranceCancelRequested { .. }
                 | Event::CameraCut { .. }
+                | Event::LlmRequested { .. }
+                | Event::LlmSentenceChecked { .. }
+                | Event::LlmReplyEnded { .. }
         )
     }
 

@@ -7,7 +7,7 @@
 //! console lines and the caller's acknowledgement all wait for the writer's
 //! callback, which arrives in batch order.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -40,6 +40,8 @@ pub struct RoomDeps {
     pub clock: Clock,
     /// Preview speech rate multiplier.
     pub render_speed: f64,
+    /// The LLM for generated replies; `None`: template replies.
+    pub llm: Option<Arc<crate::llm::LlmClient>>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -64,7 +66,7 @@ pub struct Room {
     room_id: Arc<str>,
     session_id: Uuid,
     state: RoomState,
-    deps: RoomDeps,
+    pub(super) deps: RoomDeps,
     renderer: Option<Addr<PreviewRenderer>>,
     console: broadcast::Sender<ConsoleLine>,
     /// Batches handed to the writer and not yet durable, oldest first.
@@ -75,6 +77,8 @@ pub struct Room {
     failed: Option<LogError>,
     /// Effects to run once the first batch is durable (resuming after a crash).
     resume_effects: Vec<Effect>,
+    /// LLM streams running, by reply id.
+    pub(super) llm_streams: HashMap<String, tokio::task::AbortHandle>,
 }
 
 struct InFlight {
@@ -104,6 +108,7 @@ impl Room {
             next_batch: 0,
             failed: None,
             resume_effects: Vec::new(),
+            llm_streams: HashMap::new(),
         }
     }
 
@@ -129,12 +134,23 @@ impl Room {
         for decision in &step.decisions {
             batch.push(&self.room_id, decision);
         }
-        batch.effects.extend(step.effects);
+        if self.state.policy.llm.is_some() {
+            // generated replies: retrieval and the LLM request start at once
+            // (see `llm_shell::is_early`); everything else waits for durability
+            let (early, late): (Vec<Effect>, Vec<Effect>) = step.effects.into_iter().partition(super::llm_shell::is_early);
+            batch.early.extend(early);
+            batch.effects.extend(late);
+        } else {
+            batch.effects.extend(step.effects);
+        }
         seq
     }
 
     /// Hand a batch to the writer; `waiter` hears when it is durable.
-    fn append(&mut self, batch: Batch, waiter: Option<oneshot::Sender<Result<(), RoomError>>>, ctx: &Context<Self>) {
+    fn append(&mut self, mut batch: Batch, waiter: Option<oneshot::Sender<Result<(), RoomError>>>, ctx: &Context<Self>) {
+        if !batch.early.is_empty() {
+            self.run_early_effects(std::mem::take(&mut batch.early), ctx);
+        }
         if batch.rows.is_empty() {
             if let Some(w) = waiter {
                 let _ = w.send(Ok(()));
@@ -191,6 +207,16 @@ impl Room {
                         r.do_send(render::Cut { shot, product_id });
                     }
                 }
+                Effect::Generate { reply_id, request } => {
+                    if let Some(failed) = self.start_llm_stream(reply_id, request, ctx) {
+                        self.step(failed, &mut follow_up);
+                    }
+                }
+                Effect::StopLlm { reply_id } => {
+                    if let Some(stream) = self.llm_streams.remove(&reply_id) {
+                        stream.abort();
+                    }
+                }
             }
         }
         self.append(follow_up, None, ctx);
@@ -218,6 +244,19 @@ impl Room {
         self.append(batch, waiter, ctx);
     }
 
+    /// Log and act on an input from an effect (LLM stream items).
+    pub(super) fn log_input(&mut self, event: Event, ctx: &Context<Self>) {
+        self.input(event, None, ctx);
+    }
+
+    pub(super) fn state(&self) -> &RoomState {
+        &self.state
+    }
+
+    pub(super) fn llm_stream_over(&mut self, reply_id: &str) {
+        self.llm_streams.remove(reply_id);
+    }
+
     /// Start a new session: the room's first event.
     pub fn start_session(&mut self, started: Event, ctx: &Context<Self>) {
         self.input(started, None, ctx);
@@ -230,6 +269,8 @@ struct Batch {
     rows: Vec<LogRow>,
     lines: Vec<ConsoleLine>,
     effects: Vec<Effect>,
+    /// Effects that start before the batch is durable (LLM mode only).
+    early: Vec<Effect>,
 }
 
 impl Batch {
@@ -258,6 +299,8 @@ impl Actor for Room {
             // the renderer that played it is gone: the utterance was cut off
             self.input(Event::UtteranceCancelled { utterance_id: on_air.utterance_id }, None, ctx);
         }
+        // LLM streams of the last owner are gone too: their replies fall back or end
+        self.interrupt_llm_streams(ctx);
         let mut effects = Vec::new();
         for (seq, c) in &self.state.pending_comments {
             if c.intent.is_none() {
@@ -279,6 +322,9 @@ impl Actor for Room {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        for (_, stream) in self.llm_streams.drain() {
+            stream.abort();
+        }
         if let Some(r) = self.renderer.take() {
             r.do_send(StopRenderer);
         }

@@ -15,6 +15,13 @@ use crate::events::{
 use super::state::{QueuedReply, RoomState};
 use super::templates;
 
+mod llm;
+
+/// The id of the generated reply to the comment at `comment_seq`.
+pub fn reply_id_for(comment_seq: i64) -> String {
+    llm::reply_id(comment_seq)
+}
+
 /// Something the room must do after the decisions are durable. Effects are
 /// not logged: their results come back as input events.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +36,11 @@ pub enum Effect {
     Cancel { utterance_id: String },
     /// Switch the camera.
     Cut { shot: String, product_id: Option<String> },
+    /// Stream a reply from the LLM; sentences come back as `LlmSentence`,
+    /// the end as `LlmFinished` or `LlmFailed`.
+    Generate { reply_id: String, request: crate::llm::LlmRequest },
+    /// Stop the LLM stream of a reply.
+    StopLlm { reply_id: String },
 }
 
 #[derive(Debug, Default)]
@@ -94,6 +106,10 @@ impl Ctx<'_> {
                     self.skip(*comment_seq, SkipReason::NoKnowledgeMatch);
                     return;
                 };
+                if self.state.policy.llm.is_some() {
+                    self.request_llm_reply(*comment_seq, entries);
+                    return;
+                }
                 let lang = comment.lang.unwrap_or(Lang::Zh);
                 let text = templates::reply(&comment.viewer_name, best, lang);
                 self.emit(Event::ReplyDecided {
@@ -121,7 +137,13 @@ impl Ctx<'_> {
             | Event::PitchAdvanced { .. }
             | Event::UtteranceDispatched { .. }
             | Event::UtteranceCancelRequested { .. }
-            | Event::CameraCut { .. } => {}
+            | Event::CameraCut { .. }
+            | Event::LlmRequested { .. }
+            | Event::LlmSentenceChecked { .. }
+            | Event::LlmReplyEnded { .. } => {}
+            Event::LlmSentence { reply_id, index, text } => self.on_llm_sentence(reply_id, *index, text),
+            Event::LlmFinished { reply_id, .. } => self.on_llm_stream_over(reply_id, false),
+            Event::LlmFailed { reply_id, .. } => self.on_llm_stream_over(reply_id, true),
         }
     }
 
@@ -153,7 +175,8 @@ impl Ctx<'_> {
             .iter()
             .filter(|(seq, c)| **seq != comment_seq && c.awaiting_retrieval)
             .count();
-        let queued: usize = self.state.reply_queue.iter().map(|r| r.comment_seqs.len()).sum();
+        let queued: usize = self.state.reply_queue.iter().map(|r| r.comment_seqs.len()).sum::<usize>()
+            + self.state.llm_replies.values().map(|r| r.comment_seqs.len()).sum::<usize>();
         if awaiting + queued >= self.state.policy.max_pending_replies {
             self.skip(comment_seq, SkipReason::ReplyQueueFull);
             return;
@@ -171,6 +194,7 @@ impl Ctx<'_> {
                 self.emit(Event::PitchAdvanced { from: pos, to, product_changed });
             }
         }
+        self.llm_after_utterance(utterance_id);
         self.fill_floor();
     }
 
@@ -185,7 +209,10 @@ impl Ctx<'_> {
 
     fn on_operator(&mut self, command: &OperatorCommand) {
         match command {
-            OperatorCommand::CancelCurrent => self.cancel_on_air("operator"),
+            OperatorCommand::CancelCurrent => {
+                self.cancel_on_air("operator");
+                self.cancel_llm_reply_on_floor("operator");
+            }
             OperatorCommand::NextProduct => {
                 let from = self.state.cursor;
                 let to = self.state.next_product_pos();
@@ -219,6 +246,7 @@ impl Ctx<'_> {
         for seq in pending {
             self.skip(seq, SkipReason::SessionEnded);
         }
+        self.end_all_llm_replies("session_ended");
     }
 
     fn skip(&mut self, comment_seq: i64, reason: SkipReason) {
@@ -245,9 +273,15 @@ impl Ctx<'_> {
             self.dispatch(Speaker::Host, text, lang, UtterancePurpose::Operator, "host_closeup", None);
             return;
         }
+        if self.llm_reply_holds_floor() {
+            return;
+        }
         let pitch_available = !self.state.paused && self.state.sentence_at(self.state.cursor).is_some();
         let budget_left =
             !pitch_available || self.state.interactions_since_pitch < self.state.policy.max_interactions_between_pitch;
+        if budget_left && self.llm_reply_takes_floor() {
+            return;
+        }
         if budget_left && let Some(reply) = self.next_fresh_reply() {
             let purpose = UtterancePurpose::Reply { comment_seqs: reply.comment_seqs.clone() };
             self.dispatch(Speaker::Host, reply.text, reply.lang, purpose, "host_closeup", None);

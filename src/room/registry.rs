@@ -80,6 +80,16 @@ impl Rooms {
         rooms
     }
 
+    /// A new session's policy: the spec's, with LLM replies when this
+    /// process has an LLM configured (and the spec names none).
+    fn session_policy(&self, spec: &RoomSpec) -> PolicyConfig {
+        let mut policy = spec.policy.clone().unwrap_or_default();
+        if policy.llm.is_none() && let Some(llm) = &self.deps.llm {
+            policy.llm = Some(super::state::LlmPolicy { model: llm.config.model.clone() });
+        }
+        policy
+    }
+
     pub fn deps(&self) -> &RoomDeps {
         &self.deps
     }
@@ -135,7 +145,7 @@ impl Rooms {
                     run_of_show,
                     experiment: spec.experiment.clone(),
                     disclosure: DISCLOSURE.to_string(),
-                    policy: spec.policy.clone().unwrap_or_default(),
+                    policy: self.session_policy(spec),
                 };
                 (session_id, RoomState::new(room_id), Some(started))
             }

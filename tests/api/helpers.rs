@@ -86,9 +86,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_on(db_url: &str, import: bool) -> TestApp {
+    spawn_app_configured(db_url, import, |_| {}).await
+}
+
+/// The app on `db_url` with its settings adjusted by `configure` (e.g. an LLM endpoint).
+pub async fn spawn_app_configured(db_url: &str, import: bool, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let pool = liveroom::db::connect(db_url, 8).await.expect("connect");
     let (clock, virtual_clock) = Clock::new_virtual(1_700_000_000_000);
-    let settings = Settings {
+    let mut settings = Settings {
         port: 0,
         clock,
         handle_signals: false,
@@ -96,6 +101,7 @@ pub async fn spawn_app_on(db_url: &str, import: bool) -> TestApp {
         admin_token: Some(ADMIN_TOKEN.into()),
         ..Settings::default()
     };
+    configure(&mut settings);
     let app = Application::build(settings, pool.clone()).await.expect("build the app");
     if import {
         liveroom::knowledge::import_catalog(&pool, &test_catalog(), "test").await.expect("import");

@@ -7,6 +7,7 @@ mod flow;
 mod helpers;
 mod ingest;
 mod knowledge;
+mod llm;
 mod replay;
 mod restart;
 mod retrieval;
