@@ -26,6 +26,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod clock;
+pub mod compliance;
 pub mod console;
 pub mod db;
 pub mod embed;
