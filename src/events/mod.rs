@@ -176,7 +176,19 @@ pub enum Event {
     DecisionFailed { stage: String, error: String, comment_seq: Option<i64> },
 
     // ---- decisions of the policy ----
-    ReplyDecided { comment_seqs: Vec<i64>, text: String, lang: Lang, entry_ids: Vec<i64>, source: String },
+    /// A reply to one comment or to a question group: a group's reply is
+    /// decided again, with every member and the final text, just before it
+    /// is spoken.
+    ReplyDecided {
+        comment_seqs: Vec<i64>,
+        text: String,
+        lang: Lang,
+        entry_ids: Vec<i64>,
+        source: String,
+        /// The question group it answers (its size is `comment_seqs.len()`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<u64>,
+    },
     CommentSkipped { comment_seq: i64, reason: SkipReason },
     PitchAdvanced { from: PitchPos, to: PitchPos, product_changed: bool },
     UtteranceDispatched {
@@ -188,6 +200,34 @@ pub enum Event {
     },
     UtteranceCancelRequested { utterance_id: String, reason: String },
     CameraCut { shot: String, product_id: Option<String> },
+    /// A question joined a question group (or opened one: `by` = `new`);
+    /// a group is answered once, for all its members.
+    QuestionGrouped { group_id: u64, comment_seq: i64, by: GroupedBy },
+    /// A compliance rule fired on a comment or on an output: what fired and
+    /// what was done. For outputs, `original` is the text as composed and
+    /// `text` what is spoken instead (`None`: nothing).
+    ComplianceFlagged {
+        target: crate::compliance::ComplianceTarget,
+        comment_seq: Option<i64>,
+        hits: Vec<crate::compliance::ComplianceHit>,
+        action: crate::compliance::ComplianceAction,
+        original: Option<String>,
+        text: Option<String>,
+    },
+}
+
+/// Why a question joined its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupedBy {
+    /// The first question of a new group.
+    New,
+    /// The same normalised text as a member.
+    Text,
+    /// Triage found it near-identical to a member (embedding similarity).
+    Similar,
+    /// Retrieval answered it with the group's knowledge entry.
+    Entry,
 }
 
 /// Why a comment gets no reply. Stable snake_case codes: analysts group by them.
@@ -213,6 +253,20 @@ pub enum SkipReason {
     SessionEnded,
     /// An operator cancelled the reply.
     CancelledByOperator,
+    /// The same viewer said the same thing again within the window.
+    Duplicate,
+    /// Many viewers pasted the same non-question within the window.
+    Flood,
+    /// Only emoji, stickers or punctuation.
+    EmojiOnly,
+    /// The viewer wrote more comments within the window than the limit.
+    ViewerRateLimited,
+    /// The question's group was already answered (within the group window).
+    AlreadyAnswered,
+    /// A compliance rule blocked the comment or its reply (see `ComplianceFlagged`).
+    ComplianceBlocked,
+    /// The comment tries to instruct the host (see `ComplianceFlagged`).
+    PromptInjection,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -266,6 +320,8 @@ impl Event {
             Event::UtteranceDispatched { .. } => "utterance_dispatched",
             Event::UtteranceCancelRequested { .. } => "utterance_cancel_requested",
             Event::CameraCut { .. } => "camera_cut",
+            Event::QuestionGrouped { .. } => "question_grouped",
+            Event::ComplianceFlagged { .. } => "compliance_flagged",
         }
     }
 
@@ -281,6 +337,8 @@ impl Event {
                 | Event::UtteranceDispatched { .. }
                 | Event::UtteranceCancelRequested { .. }
                 | Event::CameraCut { .. }
+                | Event::QuestionGrouped { .. }
+                | Event::ComplianceFlagged { .. }
         )
     }
 

@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod policy;
+pub mod queue;
 pub mod registry;
 pub mod state;
 pub mod templates;

@@ -12,7 +12,9 @@ use crate::events::{
     Envelope, Event, Intent, Lang, OperatorCommand, PitchPos, SCHEMA_VERSION, SkipReason, Speaker, UtterancePurpose,
 };
 
-use super::state::{QueuedReply, RoomState};
+use super::state::{AckKind, QueuedReply, RoomState};
+use crate::compliance::{self, ComplianceAction, ComplianceTarget};
+use crate::events::{GroupedBy, RetrievedEntry};
 use super::templates;
 
 /// Something the room must do after the decisions are durable. Effects are
@@ -79,35 +81,21 @@ impl Ctx<'_> {
             Event::SessionStarted { .. } => self.fill_floor(),
             Event::SessionEndRequested { .. } => self.end_session(),
             Event::SessionEnded { .. } => {}
-            Event::ViewerCommented { text, .. } => {
-                self.effect(Effect::Triage { comment_seq: self.input.seq, text: text.clone() });
-            }
+            Event::ViewerCommented { text, .. } => self.on_comment(text),
             Event::ViewerJoined { .. }
             | Event::ViewerGifted { .. }
             | Event::ViewerFollowed { .. }
             | Event::ViewerOrdered { .. } => self.fill_floor(),
             Event::ViewerLeft { .. } | Event::ViewerLiked { .. } => {}
-            Event::CommentTriaged { comment_seq, intent, lang, .. } => self.on_triaged(*comment_seq, *intent, *lang),
-            Event::KnowledgeRetrieved { comment_seq, entries, .. } => {
-                let Some(comment) = self.state.pending_comments.get(comment_seq) else { return };
-                let Some(best) = entries.first() else {
-                    self.skip(*comment_seq, SkipReason::NoKnowledgeMatch);
-                    return;
-                };
-                let lang = comment.lang.unwrap_or(Lang::Zh);
-                let text = templates::reply(&comment.viewer_name, best, lang);
-                self.emit(Event::ReplyDecided {
-                    comment_seqs: vec![*comment_seq],
-                    text,
-                    lang,
-                    entry_ids: vec![best.entry_id],
-                    source: "template".into(),
-                });
-                self.fill_floor();
+            Event::CommentTriaged { comment_seq, intent, lang, similar_to, .. } => {
+                self.on_triaged(*comment_seq, *intent, *lang, *similar_to)
             }
+            Event::KnowledgeRetrieved { comment_seq, entries, .. } => self.on_knowledge(*comment_seq, entries),
             Event::DecisionFailed { comment_seq: Some(seq), .. } => {
                 if self.state.pending_comments.contains_key(seq) {
-                    self.skip(*seq, SkipReason::RetrievalFailed);
+                    for member in self.group_of_lead(*seq) {
+                        self.skip(member, SkipReason::RetrievalFailed);
+                    }
                 }
             }
             Event::DecisionFailed { comment_seq: None, .. } => {}
@@ -121,46 +109,141 @@ impl Ctx<'_> {
             | Event::PitchAdvanced { .. }
             | Event::UtteranceDispatched { .. }
             | Event::UtteranceCancelRequested { .. }
-            | Event::CameraCut { .. } => {}
+            | Event::CameraCut { .. }
+            | Event::QuestionGrouped { .. }
+            | Event::ComplianceFlagged { .. } => {}
         }
     }
 
-    fn on_triaged(&mut self, comment_seq: i64, intent: Intent, lang: Lang) {
+    /// Before triage: the viewer's rate, emoji-only lines, injection
+    /// attempts and sensitive words are settled here, with no model.
+    fn on_comment(&mut self, text: &str) {
+        let comment_seq = self.input.seq;
+        let Some(comment) = self.state.pending_comments.get(&comment_seq) else { return };
+        if self.state.recent.viewer_comments(&comment.viewer_id) > self.state.policy.viewer_max_comments {
+            self.skip(comment_seq, SkipReason::ViewerRateLimited);
+            return;
+        }
+        if comment.norm.is_empty() {
+            self.skip(comment_seq, SkipReason::EmojiOnly);
+            return;
+        }
+        if let Some(hit) = compliance::injection(text) {
+            self.flag_comment(comment_seq, hit);
+            self.skip(comment_seq, SkipReason::PromptInjection);
+            return;
+        }
+        if let Some(hit) = compliance::sensitive(text, &self.state.policy.sensitive_words) {
+            self.flag_comment(comment_seq, hit);
+            self.skip(comment_seq, SkipReason::ComplianceBlocked);
+            return;
+        }
+        self.effect(Effect::Triage { comment_seq, text: text.to_string() });
+    }
+
+    fn flag_comment(&mut self, comment_seq: i64, hit: compliance::ComplianceHit) {
+        self.emit(Event::ComplianceFlagged {
+            target: ComplianceTarget::Comment,
+            comment_seq: Some(comment_seq),
+            hits: vec![hit],
+            action: ComplianceAction::Blocked,
+            original: None,
+            text: None,
+        });
+    }
+
+    /// After triage: non-questions are skipped with their reason (repeats
+    /// and floods collapsed); a question joins the group asking the same
+    /// thing, or opens a group and goes to retrieval.
+    fn on_triaged(&mut self, comment_seq: i64, intent: Intent, lang: Lang, similar_to: Option<i64>) {
         let Some(comment) = self.state.pending_comments.get(&comment_seq) else { return };
         if !intent.wants_answer() {
             let reason = match intent {
                 Intent::Spam => SkipReason::Spam,
                 Intent::Abuse => SkipReason::Abuse,
+                _ if self.state.recent.said_by(&comment.norm, &comment.viewer_id) >= 2 => SkipReason::Duplicate,
+                _ if self.state.recent.viewers_saying(&comment.norm) >= self.state.policy.flood_min_viewers => SkipReason::Flood,
                 _ => SkipReason::NotAQuestion,
             };
             self.skip(comment_seq, reason);
             return;
         }
-        let normalized = normalize(&comment.text);
-        let duplicate = self.state.pending_comments.iter().any(|(seq, other)| {
-            *seq != comment_seq
-                && other.viewer_id == comment.viewer_id
-                && other.intent.is_some_and(Intent::wants_answer)
-                && normalize(&other.text) == normalized
-        });
-        if duplicate {
-            self.skip(comment_seq, SkipReason::DuplicateQuestion);
+        if let Some((group_id, by)) = self.state.groups.find(&comment.norm, similar_to) {
+            // unwrap: find returns only groups that exist
+            let group = self.state.groups.get(group_id).unwrap();
+            let answered = group.answered_at.is_some();
+            if !answered && group.viewers.contains(&comment.viewer_id) {
+                self.skip(comment_seq, SkipReason::DuplicateQuestion);
+                return;
+            }
+            self.emit(Event::QuestionGrouped { group_id, comment_seq, by });
+            if answered {
+                self.skip(comment_seq, SkipReason::AlreadyAnswered);
+            }
             return;
         }
-        let awaiting = self
-            .state
-            .pending_comments
-            .iter()
-            .filter(|(seq, c)| **seq != comment_seq && c.awaiting_retrieval)
-            .count();
-        let queued: usize = self.state.reply_queue.iter().map(|r| r.comment_seqs.len()).sum();
-        if awaiting + queued >= self.state.policy.max_pending_replies {
+        if self.state.groups.open_count() >= self.state.policy.max_pending_replies {
             self.skip(comment_seq, SkipReason::ReplyQueueFull);
             return;
         }
         let text = comment.text.clone();
+        let group_id = self.state.groups.created + 1;
+        self.emit(Event::QuestionGrouped { group_id, comment_seq, by: GroupedBy::New });
         let product_id = self.state.product_on_stage().map(|p| p.product_id.clone());
         self.effect(Effect::Retrieve { comment_seq, text, lang, product_id });
+    }
+
+    /// A group lead's knowledge: the group's answer is decided, or the group
+    /// joins an open (or just answered) group grounded in the same entry.
+    fn on_knowledge(&mut self, comment_seq: i64, entries: &[RetrievedEntry]) {
+        let Some(comment) = self.state.pending_comments.get(&comment_seq) else { return };
+        let group = self.state.groups.by_comment.get(&comment_seq).and_then(|id| self.state.groups.get(*id));
+        if group.is_some_and(|g| g.lead != comment_seq) {
+            // only a lead is retrieved for; its group follows the lead
+            return;
+        }
+        let group_id = group.map(|g| g.id);
+        let Some(best) = entries.first() else {
+            for member in self.group_of_lead(comment_seq) {
+                self.skip(member, SkipReason::NoKnowledgeMatch);
+            }
+            return;
+        };
+        if let Some(id) = group_id {
+            let members = self.group_of_lead(comment_seq);
+            if let Some(other) = self.state.groups.open_with_entry(best.entry_id, id) {
+                for member in members {
+                    self.emit(Event::QuestionGrouped { group_id: other, comment_seq: member, by: GroupedBy::Entry });
+                }
+                return;
+            }
+            if let Some(done) = self.state.groups.answered_with_entry(best.entry_id) {
+                for member in members {
+                    self.emit(Event::QuestionGrouped { group_id: done, comment_seq: member, by: GroupedBy::Entry });
+                    self.skip(member, SkipReason::AlreadyAnswered);
+                }
+                return;
+            }
+        }
+        let lang = comment.lang.unwrap_or(Lang::Zh);
+        let text = templates::reply(&comment.viewer_name, best, lang);
+        self.emit(Event::ReplyDecided {
+            comment_seqs: vec![comment_seq],
+            text,
+            lang,
+            entry_ids: vec![best.entry_id],
+            source: "template".into(),
+            group_id,
+        });
+        self.fill_floor();
+    }
+
+    /// The members of the group `seq` leads (just `seq` when it leads none).
+    fn group_of_lead(&self, seq: i64) -> Vec<i64> {
+        match self.state.groups.by_comment.get(&seq).and_then(|id| self.state.groups.get(*id)) {
+            Some(g) if g.lead == seq && g.answered_at.is_none() => g.members.clone(),
+            _ => vec![seq],
+        }
     }
 
     fn on_utterance_over(&mut self, utterance_id: &str, finished: bool) {
@@ -233,55 +316,169 @@ impl Ctx<'_> {
         }
     }
 
-    /// If nobody is speaking, choose who speaks next and what:
-    /// operator lines, then (up to the interaction budget) replies, then
-    /// thanks and welcomes, then the next pitch sentence.
+    /// If nobody is speaking, choose who speaks next and what: operator
+    /// lines; then, up to the interaction budget, thanks for orders and
+    /// gifts, replies (questions about the product on stage first, then the
+    /// oldest), and thanks and welcomes; then the next pitch sentence.
+    /// Every output passes the compliance review; what it blocks is
+    /// settled (skipped with its reason) and the floor is filled again.
     fn fill_floor(&mut self) {
+        for _ in 0..16 {
+            if self.fill_floor_once() {
+                return;
+            }
+        }
+    }
+
+    /// `false` when the review blocked the chosen output: choose again.
+    fn fill_floor_once(&mut self) -> bool {
         if self.state.on_air.is_some() || !self.state.started || self.state.ended {
-            return;
+            return true;
         }
         if let Some(text) = self.state.operator_lines.front().cloned() {
+            let Some(text) = self.review(text, ComplianceTarget::Operator) else { return false };
             let lang = Lang::detect(&text);
             self.dispatch(Speaker::Host, text, lang, UtterancePurpose::Operator, "host_closeup", None);
-            return;
+            return true;
         }
         let pitch_available = !self.state.paused && self.state.sentence_at(self.state.cursor).is_some();
         let budget_left =
             !pitch_available || self.state.interactions_since_pitch < self.state.policy.max_interactions_between_pitch;
-        if budget_left && let Some(reply) = self.next_fresh_reply() {
-            let purpose = UtterancePurpose::Reply { comment_seqs: reply.comment_seqs.clone() };
-            self.dispatch(Speaker::Host, reply.text, reply.lang, purpose, "host_closeup", None);
-            return;
-        }
-        if budget_left && !self.state.acknowledgements.is_empty() {
-            let (text, purpose) = templates::acknowledgements(&self.state.acknowledgements);
-            self.dispatch(Speaker::Assistant, text, Lang::Zh, purpose, "assistant", None);
-            return;
+        if budget_left {
+            self.expire_groups();
+            let thanks_first =
+                self.state.acknowledgements.iter().any(|a| matches!(a.kind, AckKind::Gift | AckKind::Order));
+            if thanks_first {
+                self.speak_acknowledgements();
+                return true;
+            }
+            if let Some(reply) = self.next_reply() {
+                return self.speak_reply(reply);
+            }
+            if !self.state.acknowledgements.is_empty() {
+                self.speak_acknowledgements();
+                return true;
+            }
         }
         if pitch_available {
             let pos = self.state.cursor;
             // unwrap: pitch_available checked the sentence exists
             let text = self.state.sentence_at(pos).unwrap().to_string();
+            let Some(text) = self.review(text, ComplianceTarget::Pitch) else {
+                let to = self.state.next_pos(pos);
+                self.emit(Event::PitchAdvanced { from: pos, to, product_changed: to.product != pos.product });
+                return false;
+            };
             let product_id = self.state.product_on_stage().map(|p| p.product_id.clone());
             self.dispatch(Speaker::Host, text, Lang::Zh, UtterancePurpose::Pitch { pos }, "product", product_id);
         }
+        true
     }
 
-    /// The first queued reply that has not expired; expired ones are skipped
-    /// (with their reason) on the way.
-    fn next_fresh_reply(&mut self) -> Option<QueuedReply> {
-        loop {
-            let front = self.state.reply_queue.front()?.clone();
-            if self.input.ts - front.comment_ts > self.state.policy.reply_deadline_ms {
-                for seq in front.comment_seqs {
-                    self.skip(seq, SkipReason::Expired);
+    fn speak_acknowledgements(&mut self) {
+        let (text, purpose) = templates::acknowledgements(&self.state.acknowledgements);
+        let text = self.review(text, ComplianceTarget::Acknowledgement).unwrap_or_else(|| templates::plain_thanks().into());
+        self.dispatch(Speaker::Assistant, text, Lang::Zh, purpose, "assistant", None);
+    }
+
+    /// Speak a decided reply: a group's reply names a few of its askers and
+    /// counts them all, and is decided again with every member.
+    fn speak_reply(&mut self, reply: QueuedReply) -> bool {
+        let group = reply.group_id.and_then(|id| self.state.groups.get(id)).filter(|g| g.entry.is_some());
+        let (comment_seqs, text, entry_ids) = match group {
+            Some(g) if g.members.len() > 1 => {
+                // unwrap: filtered on entry above
+                let entry = g.entry.as_ref().unwrap();
+                let mut names: Vec<&str> = Vec::new();
+                for seq in &g.members {
+                    if let Some(c) = self.state.pending_comments.get(seq)
+                        && !names.contains(&c.viewer_name.as_str())
+                    {
+                        names.push(&c.viewer_name);
+                    }
                 }
-                continue;
+                let text = templates::group_reply(&names, g.members.len(), entry, reply.lang);
+                (g.members.clone(), text, vec![entry.entry_id])
             }
-            return Some(front);
+            Some(g) => (g.members.clone(), reply.text.clone(), g.entry.iter().map(|e| e.entry_id).collect()),
+            None => (reply.comment_seqs.clone(), reply.text.clone(), Vec::new()),
+        };
+        let Some(spoken) = self.review(text, ComplianceTarget::Reply) else {
+            for seq in comment_seqs {
+                self.skip(seq, SkipReason::ComplianceBlocked);
+            }
+            return false;
+        };
+        if comment_seqs != reply.comment_seqs || spoken != reply.text {
+            self.emit(Event::ReplyDecided {
+                comment_seqs: comment_seqs.clone(),
+                text: spoken.clone(),
+                lang: reply.lang,
+                entry_ids,
+                source: "template".into(),
+                group_id: reply.group_id,
+            });
+        }
+        let purpose = UtterancePurpose::Reply { comment_seqs };
+        self.dispatch(Speaker::Host, spoken, reply.lang, purpose, "host_closeup", None);
+        true
+    }
+
+    /// The compliance review of an output: what may be spoken, with the
+    /// rules that fired recorded; `None` when nothing may.
+    fn review(&mut self, text: String, target: ComplianceTarget) -> Option<String> {
+        let review = compliance::review_output(&text, &self.state.policy.forbidden_claims);
+        let Some(action) = review.action() else { return Some(text) };
+        self.emit(Event::ComplianceFlagged {
+            target,
+            comment_seq: None,
+            hits: review.hits,
+            action,
+            original: Some(text),
+            text: review.text.clone(),
+        });
+        review.text
+    }
+
+    /// Skip, as expired, every member of an open group whose newest member
+    /// waited past the reply deadline (and of a reply without a group whose
+    /// oldest comment did).
+    fn expire_groups(&mut self) {
+        let deadline = self.state.policy.reply_deadline_ms;
+        let now = self.input.ts;
+        let mut expired: Vec<i64> = self
+            .state
+            .groups
+            .groups
+            .values()
+            .filter(|g| g.answered_at.is_none() && now - g.last_ts > deadline)
+            .flat_map(|g| g.members.iter().copied())
+            .collect();
+        for reply in &self.state.reply_queue {
+            if reply.group_id.is_none() && now - reply.comment_ts > deadline {
+                expired.extend(reply.comment_seqs.iter().copied());
+            }
+        }
+        for seq in expired {
+            self.skip(seq, SkipReason::Expired);
         }
     }
 
+    /// The decided reply to speak next: questions about the product on
+    /// stage first, then the others; the oldest first within each.
+    fn next_reply(&self) -> Option<QueuedReply> {
+        let on_stage = self.state.product_on_stage().map(|p| p.product_id.as_str());
+        let about_stage = |r: &QueuedReply| {
+            let entry = r.group_id.and_then(|id| self.state.groups.get(id)).and_then(|g| g.entry.as_ref());
+            on_stage.is_some() && entry.and_then(|e| e.product_id.as_deref()) == on_stage
+        };
+        self.state
+            .reply_queue
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, r)| (!about_stage(r), r.comment_ts, *i))
+            .map(|(_, r)| r.clone())
+    }
     fn dispatch(
         &mut self,
         speaker: Speaker,
@@ -304,10 +501,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Comparison form of a comment: no whitespace or punctuation, lowercase.
-fn normalize(text: &str) -> String {
-    text.chars().filter(|c| c.is_alphanumeric() || crate::events::is_cjk(*c)).flat_map(char::to_lowercase).collect()
-}
 
 #[cfg(test)]
 mod tests {

@@ -9,13 +9,15 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::compliance::{ComplianceAction, ComplianceTarget};
 use crate::events::{
-    Envelope, Event, Experiment, Intent, Lang, OperatorCommand, PitchPos, Speaker, StagedProduct, UtterancePurpose,
+    Envelope, Event, Experiment, GroupedBy, Intent, Lang, OperatorCommand, PitchPos, Speaker, StagedProduct, UtterancePurpose,
 };
 
 /// Tunables of the policy. Recorded in `SessionStarted` (through the run of
 /// show's session config), so replay decides with the same values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PolicyConfig {
     /// Interactions (replies, thanks, welcomes) allowed between two pitch
     /// sentences: the pitch always moves on after this many.
@@ -24,12 +26,36 @@ pub struct PolicyConfig {
     /// with `reply_queue_full`.
     pub max_pending_replies: usize,
     /// A queued reply older than this (ms since its comment) is skipped as `expired`.
+    /// A question group counts from its newest member.
     pub reply_deadline_ms: i64,
+    /// After its answer, a question group stays this long: later askers are
+    /// skipped as `already_answered`, not answered again.
+    pub group_window_ms: i64,
+    /// The sliding window for floods, repeats and the per-viewer rate.
+    pub recent_window_ms: i64,
+    /// A non-question pasted by this many viewers in the window is a `flood`.
+    pub flood_min_viewers: usize,
+    /// Comments a viewer may write in the window; more are `viewer_rate_limited`.
+    pub viewer_max_comments: u32,
+    /// The brand's forbidden claims: an output sentence with one is not spoken.
+    pub forbidden_claims: Vec<String>,
+    /// Sensitive words for comments, beyond the built-in list.
+    pub sensitive_words: Vec<String>,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        PolicyConfig { max_interactions_between_pitch: 2, max_pending_replies: 6, reply_deadline_ms: 60_000 }
+        PolicyConfig {
+            max_interactions_between_pitch: 2,
+            max_pending_replies: 6,
+            reply_deadline_ms: 60_000,
+            group_window_ms: 60_000,
+            recent_window_ms: 10_000,
+            flood_min_viewers: 3,
+            viewer_max_comments: 5,
+            forbidden_claims: Vec::new(),
+            sensitive_words: Vec::new(),
+        }
     }
 }
 
@@ -56,6 +82,9 @@ pub struct PendingComment {
     pub lang: Option<Lang>,
     /// Triaged as worth answering and not skipped: waiting for retrieval.
     pub awaiting_retrieval: bool,
+    /// The comparison form of the text (`compliance::text::normalize`).
+    #[serde(default)]
+    pub norm: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +94,8 @@ pub struct QueuedReply {
     pub lang: Lang,
     /// Timestamp of the oldest comment the reply answers.
     pub comment_ts: i64,
+    #[serde(default)]
+    pub group_id: Option<u64>,
 }
 
 /// A thank-you or welcome the assistant owes.
@@ -103,6 +134,9 @@ pub struct Counters {
     pub utterances_cancelled: u64,
     pub pitch_sentences: u64,
     pub decision_failures: u64,
+    pub question_groups: u64,
+    pub groups_answered: u64,
+    pub compliance_flags: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -137,6 +171,8 @@ pub struct RoomState {
     /// Platform message ids seen, for dedup of re-delivered platform messages.
     pub seen_platform_msgs: BTreeSet<String>,
     pub counters: Counters,
+    pub groups: super::queue::Groups,
+    pub recent: super::queue::RecentWindow,
 }
 
 impl RoomState {
@@ -189,6 +225,9 @@ impl RoomState {
             }
             Event::ViewerCommented { viewer, text } => {
                 self.counters.comments += 1;
+                let norm = crate::compliance::text::normalize(text);
+                self.recent.push(envelope.ts, &viewer.id, &norm, self.policy.recent_window_ms);
+                self.groups.prune(envelope.ts, self.policy.group_window_ms);
                 self.pending_comments.insert(
                     envelope.seq,
                     PendingComment {
@@ -199,6 +238,7 @@ impl RoomState {
                         intent: None,
                         lang: None,
                         awaiting_retrieval: false,
+                        norm,
                     },
                 );
             }
@@ -242,9 +282,17 @@ impl RoomState {
                     c.awaiting_retrieval = intent.wants_answer();
                 }
             }
-            Event::KnowledgeRetrieved { comment_seq, .. } => {
+            Event::KnowledgeRetrieved { comment_seq, entries, .. } => {
                 if let Some(c) = self.pending_comments.get_mut(comment_seq) {
                     c.awaiting_retrieval = false;
+                }
+                // the lead's best entry grounds its group's answer
+                if let Some(id) = self.groups.by_comment.get(comment_seq).copied()
+                    && let Some(group) = self.groups.groups.get_mut(&id)
+                    && group.lead == *comment_seq
+                    && group.entry.is_none()
+                {
+                    group.entry = entries.first().cloned();
                 }
             }
             Event::UtteranceQueued { .. } => {}
@@ -277,7 +325,13 @@ impl RoomState {
                     c.awaiting_retrieval = false;
                 }
             }
-            Event::ReplyDecided { comment_seqs, text, lang, .. } => {
+            Event::ReplyDecided { comment_seqs, text, lang, group_id, .. } => {
+                // a group's reply decided again (final members and text) replaces the first
+                if let Some(queued) = group_id.and_then(|g| self.reply_queue.iter_mut().find(|r| r.group_id == Some(g))) {
+                    queued.comment_seqs = comment_seqs.clone();
+                    queued.text = text.clone();
+                    return;
+                }
                 self.counters.replies_decided += 1;
                 let comment_ts = comment_seqs
                     .iter()
@@ -289,11 +343,13 @@ impl RoomState {
                     text: text.clone(),
                     lang: *lang,
                     comment_ts,
+                    group_id: *group_id,
                 });
             }
             Event::CommentSkipped { comment_seq, reason } => {
                 *self.counters.comments_skipped.entry(skip_code(*reason)).or_default() += 1;
                 self.pending_comments.remove(comment_seq);
+                self.groups.leave(*comment_seq);
                 // a skipped comment leaves the reply queue too (expiry, cancel)
                 for reply in self.reply_queue.iter_mut() {
                     reply.comment_seqs.retain(|s| s != comment_seq);
@@ -319,7 +375,12 @@ impl RoomState {
                     }
                     UtterancePurpose::Reply { comment_seqs } => {
                         self.interactions_since_pitch += 1;
-                        self.reply_queue.pop_front();
+                        // the policy picks by priority: not always the front
+                        self.reply_queue.retain(|r| !r.comment_seqs.iter().any(|s| comment_seqs.contains(s)));
+                        if let Some(id) = comment_seqs.first().and_then(|s| self.groups.by_comment.get(s)).copied() {
+                            self.groups.answered(id, envelope.ts);
+                            self.counters.groups_answered += 1;
+                        }
                         for s in comment_seqs {
                             self.pending_comments.remove(s);
                         }
@@ -339,6 +400,27 @@ impl RoomState {
                 }
             }
             Event::CameraCut { shot, .. } => self.shot = shot.clone(),
+            Event::QuestionGrouped { group_id, comment_seq, by } => {
+                if *by == GroupedBy::New {
+                    self.counters.question_groups += 1;
+                }
+                if let Some(c) = self.pending_comments.get(comment_seq) {
+                    let who = super::queue::Joiner {
+                        seq: *comment_seq,
+                        viewer_id: &c.viewer_id,
+                        norm: &c.norm,
+                        lang: c.lang.unwrap_or(Lang::Zh),
+                        ts: c.ts,
+                    };
+                    self.groups.join(*group_id, *by, who);
+                }
+            }
+            Event::ComplianceFlagged { target, action, .. } => {
+                self.counters.compliance_flags += 1;
+                if *target == ComplianceTarget::Operator && *action == ComplianceAction::Blocked {
+                    self.operator_lines.pop_front();
+                }
+            }
         }
     }
 
@@ -401,8 +483,12 @@ impl RoomState {
     }
 }
 
+/// The name the room may speak: the viewer's name, sanitised (a name with
+/// instructions, sensitive words or absolute terms becomes a neutral one).
 pub fn display_name(viewer: &crate::events::Viewer) -> String {
-    if viewer.name.trim().is_empty() { viewer.id.clone() } else { viewer.name.clone() }
+    let name = if viewer.name.trim().is_empty() { &viewer.id } else { &viewer.name };
+    let fallback = if name.chars().any(crate::events::is_cjk) || viewer.name.trim().is_empty() { "这位朋友" } else { "friend" };
+    crate::compliance::sanitize_name(name, fallback)
 }
 
 pub fn skip_code(reason: crate::events::SkipReason) -> String {

@@ -20,6 +20,33 @@ pub fn reply(viewer_name: &str, entry: &RetrievedEntry, lang: Lang) -> String {
     }
 }
 
+/// One answer for a question group: a few askers by name, all of them
+/// counted, then the facts (in the group's language, as `reply`).
+pub fn group_reply(names: &[&str], count: usize, entry: &RetrievedEntry, lang: Lang) -> String {
+    let listed: Vec<&str> = names.iter().take(NAMES_LISTED).copied().collect();
+    let more = count.saturating_sub(listed.len());
+    match lang {
+        Lang::Zh if more > 0 => format!("很多朋友都在问这个，{}等{count}位朋友：{}", listed.join("、"), entry.answer),
+        Lang::Zh => format!("{}都在问，{}", listed.join("、"), entry.answer),
+        Lang::En => {
+            let who = if more > 0 {
+                format!("A lot of you are asking this ({} and {more} more)", listed.join(", "))
+            } else {
+                format!("{} are asking", listed.join(" and "))
+            };
+            match &entry.answer_en {
+                Some(answer_en) => format!("{who}: {answer_en}"),
+                None => format!("{who}. Here it is in Chinese: {}", entry.answer),
+            }
+        }
+    }
+}
+
+/// Thanks with no names, when the named thanks cannot be spoken.
+pub fn plain_thanks() -> &'static str {
+    "谢谢大家的支持！"
+}
+
 /// Names listed one by one in a thanks or welcome; the rest are counted.
 const NAMES_LISTED: usize = 3;
 
