@@ -414,6 +414,12 @@ impl RoomState {
                     };
                     self.groups.join(*group_id, *by, who);
                 }
+                // only a group's lead is retrieved for
+                if *by != GroupedBy::New
+                    && let Some(c) = self.pending_comments.get_mut(comment_seq)
+                {
+                    c.awaiting_retrieval = false;
+                }
             }
             Event::ComplianceFlagged { target, action, .. } => {
                 self.counters.compliance_flags += 1;
