@@ -108,7 +108,10 @@ const ABSOLUTE_TERMS_IN_ZH: &[(&str, &str)] =
     &[("no. 1", "热门"), ("no.1", "热门"), ("#1", "热门"), ("top1", "热门"), ("top 1", "热门"), ("100%", "非常")];
 
 /// `第一` is an ordinal before these (第一次, 第一步): not a superlative.
-const ORDINAL_AFTER_FIRST: &[char] = &['次', '步', '个', '天', '件', '口', '眼', '时', '期', '批', '位', '款', '种', '点', '条', '段'];
+const ORDINAL_AFTER_FIRST: &[char] = &[
+    '次', '步', '个', '天', '件', '口', '眼', '时', '期', '批', '位', '款', '种', '点', '条', '段', '句', '章', '节', '季', '集', '轮', '部', '页', '行', '周',
+    '年', '月', '号', '份', '张', '台', '颗', '只', '层', '道', '把', '套', '回', '场', '单', '波', '遍', '趟', '代',
+];
 /// `最` before these is a plain measure (最近, 最多), not a superlative.
 const PLAIN_AFTER_MOST: &[char] = &['近', '后', '初', '终', '多', '少', '大', '小', '高', '低', '长', '短', '早', '晚', '新', '快', '慢', '重', '轻'];
 
@@ -431,7 +434,7 @@ mod tests {
         assert_eq!(r.text.as_deref(), Some("This is the really good pan, a favourite in sales."));
         let r = review_output("这是最好的锅，最近很火。", &[]);
         assert_eq!(r.text.as_deref(), Some("这是很好的锅，最近很火。"));
-        let r = review_output("第一次用就会爱上，最多能煮五升。", &[]);
+        let r = review_output("第一次用就会爱上，最多能煮五升。第一句介绍电饭煲。", &[]);
         assert_eq!(r.action(), None, "ordinals and plain measures stay: {:?}", r.hits);
         let r = review_output("这是最漂亮的颜色。", &[]);
         assert_eq!(r.text.as_deref(), Some("这是很漂亮的颜色。"));

@@ -9,6 +9,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{GroupedBy, Lang, RetrievedEntry};
 
+/// The knowledge a group's answer is grounded in: the facts of the lead's
+/// best entry (no retrieval score, which is not needed to answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEntry {
+    pub entry_id: i64,
+    pub product_id: Option<String>,
+    pub answer: String,
+    pub answer_en: Option<String>,
+}
+
+impl From<&RetrievedEntry> for GroupEntry {
+    fn from(e: &RetrievedEntry) -> GroupEntry {
+        GroupEntry { entry_id: e.entry_id, product_id: e.product_id.clone(), answer: e.answer.clone(), answer_en: e.answer_en.clone() }
+    }
+}
+
 /// Questions about the same thing, answered once for all of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuestionGroup {
@@ -23,7 +39,7 @@ pub struct QuestionGroup {
     pub keys: BTreeSet<String>,
     pub lang: Lang,
     /// The lead's best knowledge entry, once retrieved.
-    pub entry: Option<RetrievedEntry>,
+    pub entry: Option<GroupEntry>,
     pub first_ts: i64,
     /// Arrival of the newest member: the group expires this long after it.
     pub last_ts: i64,

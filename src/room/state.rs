@@ -292,7 +292,7 @@ impl RoomState {
                     && group.lead == *comment_seq
                     && group.entry.is_none()
                 {
-                    group.entry = entries.first().cloned();
+                    group.entry = entries.first().map(super::queue::GroupEntry::from);
                 }
             }
             Event::UtteranceQueued { .. } => {}

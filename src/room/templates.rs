@@ -22,7 +22,7 @@ pub fn reply(viewer_name: &str, entry: &RetrievedEntry, lang: Lang) -> String {
 
 /// One answer for a question group: a few askers by name, all of them
 /// counted, then the facts (in the group's language, as `reply`).
-pub fn group_reply(names: &[&str], count: usize, entry: &RetrievedEntry, lang: Lang) -> String {
+pub fn group_reply(names: &[&str], count: usize, entry: &super::queue::GroupEntry, lang: Lang) -> String {
     let listed: Vec<&str> = names.iter().take(NAMES_LISTED).copied().collect();
     let more = count.saturating_sub(listed.len());
     match lang {
