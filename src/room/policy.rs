@@ -182,7 +182,11 @@ impl Ctx<'_> {
             }
             return;
         }
-        if self.state.groups.open_count() >= self.state.policy.max_pending_replies {
+        // a question many viewers ask gets a group even when the queue is full
+        // of questions asked once (up to four times the queue): what matters first
+        let popular = self.state.recent.viewers_saying(&comment.norm) >= self.state.policy.flood_min_viewers;
+        let limit = self.state.policy.max_pending_replies * if popular { 4 } else { 1 };
+        if self.state.groups.open_count() >= limit {
             self.skip(comment_seq, SkipReason::ReplyQueueFull);
             return;
         }
@@ -849,5 +853,20 @@ mod tests {
         let step = g.when(Event::UtteranceFinished { utterance_id: "u1".into() });
         assert_eq!(skipped(&step), [(seq, SkipReason::ComplianceBlocked)]);
         assert!(matches!(spoken(&step), Some((_, UtterancePurpose::Pitch { .. }))));
+    }
+
+    #[test]
+    fn a_question_many_viewers_ask_gets_a_group_even_when_the_queue_is_full_of_single_questions() {
+        let (mut g, _) = Given::session(PolicyConfig { max_pending_replies: 1, ..PolicyConfig::default() });
+        g.question("a", "能煮粥吗");
+        let mut last = Vec::new();
+        for viewer in ["b", "c", "d"] {
+            let (seq, step) = g.question(viewer, "保修多久");
+            last = step.decisions.iter().map(|d| d.event.clone()).collect();
+            if viewer != "d" {
+                assert_eq!(skipped(&step), [(seq, SkipReason::ReplyQueueFull)]);
+            }
+        }
+        assert!(matches!(&last[..], [Event::QuestionGrouped { group_id: 2, by: GroupedBy::New, .. }]), "{last:?}");
     }
 }
