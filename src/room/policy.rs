@@ -12,7 +12,9 @@ use crate::events::{
     Envelope, Event, Intent, Lang, OperatorCommand, PitchPos, SCHEMA_VERSION, SkipReason, Speaker, UtterancePurpose,
 };
 
-use super::state::{AckKind, QueuedReply, RoomState};
+use std::collections::VecDeque;
+
+use super::state::{AckKind, Acknowledgement, QueuedReply, RoomState};
 use crate::compliance::{self, ComplianceAction, ComplianceTarget};
 use crate::events::{GroupedBy, RetrievedEntry};
 use super::templates;
@@ -350,17 +352,17 @@ impl Ctx<'_> {
             !pitch_available || self.state.interactions_since_pitch < self.state.policy.max_interactions_between_pitch;
         if budget_left {
             self.expire_groups();
-            let thanks_first =
-                self.state.acknowledgements.iter().any(|a| matches!(a.kind, AckKind::Gift | AckKind::Order));
+            let fresh = self.fresh_acknowledgements();
+            let thanks_first = fresh.iter().any(|a| matches!(a.kind, AckKind::Gift | AckKind::Order));
             if thanks_first {
-                self.speak_acknowledgements();
+                self.speak_acknowledgements(&fresh);
                 return true;
             }
             if let Some(reply) = self.next_reply() {
                 return self.speak_reply(reply);
             }
-            if !self.state.acknowledgements.is_empty() {
-                self.speak_acknowledgements();
+            if !fresh.is_empty() {
+                self.speak_acknowledgements(&fresh);
                 return true;
             }
         }
@@ -379,8 +381,14 @@ impl Ctx<'_> {
         true
     }
 
-    fn speak_acknowledgements(&mut self) {
-        let (text, purpose) = templates::acknowledgements(&self.state.acknowledgements);
+    /// Thanks and welcomes still worth saying (the dispatch clears them all).
+    fn fresh_acknowledgements(&self) -> VecDeque<Acknowledgement> {
+        let deadline = self.state.policy.ack_deadline_ms;
+        self.state.acknowledgements.iter().filter(|a| self.input.ts - a.ts <= deadline).cloned().collect()
+    }
+
+    fn speak_acknowledgements(&mut self, fresh: &VecDeque<Acknowledgement>) {
+        let (text, purpose) = templates::acknowledgements(fresh);
         let text = self.review(text, ComplianceTarget::Acknowledgement).unwrap_or_else(|| templates::plain_thanks().into());
         self.dispatch(Speaker::Assistant, text, Lang::Zh, purpose, "assistant", None);
     }
@@ -868,5 +876,18 @@ mod tests {
             }
         }
         assert!(matches!(&last[..], [Event::QuestionGrouped { group_id: 2, by: GroupedBy::New, .. }]), "{last:?}");
+    }
+
+    #[test]
+    fn thanks_owed_past_their_deadline_are_not_spoken() {
+        let (mut g, _) = Given::session(PolicyConfig { ack_deadline_ms: 1500, ..PolicyConfig::default() });
+        let fan = Viewer { id: "f".into(), name: "f".into(), platform_msg_id: None };
+        g.when(Event::ViewerFollowed { viewer: fan });
+        let buyer = Viewer { id: "c".into(), name: "c".into(), platform_msg_id: None };
+        g.ts += 1000;
+        g.when(Event::ViewerGifted { viewer: buyer, gift: "玫瑰".into(), count: 1, value: 1.0 });
+        let step = g.when(Event::UtteranceFinished { utterance_id: "u1".into() });
+        assert_eq!(spoken(&step).map(|s| s.0), Some("谢谢c送的玫瑰！"), "the follow waited too long");
+        assert!(g.state.acknowledgements.is_empty());
     }
 }

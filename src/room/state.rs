@@ -41,6 +41,8 @@ pub struct PolicyConfig {
     pub forbidden_claims: Vec<String>,
     /// Sensitive words for comments, beyond the built-in list.
     pub sensitive_words: Vec<String>,
+    /// Thanks and welcomes owed longer than this are not spoken.
+    pub ack_deadline_ms: i64,
 }
 
 impl Default for PolicyConfig {
@@ -55,6 +57,7 @@ impl Default for PolicyConfig {
             viewer_max_comments: 5,
             forbidden_claims: Vec::new(),
             sensitive_words: Vec::new(),
+            ack_deadline_ms: 120_000,
         }
     }
 }
@@ -104,6 +107,9 @@ pub struct Acknowledgement {
     pub kind: AckKind,
     pub name: String,
     pub detail: String,
+    /// When it was owed: thanks older than `ack_deadline_ms` are not spoken.
+    #[serde(default)]
+    pub ts: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +222,7 @@ impl RoomState {
                         kind: AckKind::Join,
                         name: display_name(viewer),
                         detail: String::new(),
+                        ts: envelope.ts,
                     });
                 }
             }
@@ -250,6 +257,7 @@ impl RoomState {
                     kind: AckKind::Gift,
                     name: display_name(viewer),
                     detail: if *count > 1 { format!("{count}个{gift}") } else { gift.clone() },
+                    ts: envelope.ts,
                 });
             }
             Event::ViewerFollowed { viewer } => {
@@ -258,6 +266,7 @@ impl RoomState {
                     kind: AckKind::Follow,
                     name: display_name(viewer),
                     detail: String::new(),
+                    ts: envelope.ts,
                 });
             }
             Event::ViewerOrdered { viewer, product_id, amount, .. } => {
@@ -273,6 +282,7 @@ impl RoomState {
                     kind: AckKind::Order,
                     name: display_name(viewer),
                     detail: product,
+                    ts: envelope.ts,
                 });
             }
             Event::CommentTriaged { comment_seq, intent, lang, .. } => {

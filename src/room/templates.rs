@@ -99,7 +99,7 @@ mod tests {
     use super::*;
 
     fn ack(kind: AckKind, name: &str, detail: &str) -> Acknowledgement {
-        Acknowledgement { kind, name: name.into(), detail: detail.into() }
+        Acknowledgement { kind, name: name.into(), detail: detail.into(), ts: 0 }
     }
 
     #[test]
