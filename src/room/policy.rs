@@ -477,18 +477,21 @@ impl Ctx<'_> {
     }
 
     /// The decided reply to speak next: questions about the product on
-    /// stage first, then the others; the oldest first within each.
+    /// stage first, then the others; within each, the group with the most
+    /// askers, then the oldest.
     fn next_reply(&self) -> Option<QueuedReply> {
         let on_stage = self.state.product_on_stage().map(|p| p.product_id.as_str());
+        let group = |r: &QueuedReply| r.group_id.and_then(|id| self.state.groups.get(id));
         let about_stage = |r: &QueuedReply| {
-            let entry = r.group_id.and_then(|id| self.state.groups.get(id)).and_then(|g| g.entry.as_ref());
+            let entry = group(r).and_then(|g| g.entry.as_ref());
             on_stage.is_some() && entry.and_then(|e| e.product_id.as_deref()) == on_stage
         };
+        let askers = |r: &QueuedReply| group(r).map_or(r.comment_seqs.len(), |g| g.members.len());
         self.state
             .reply_queue
             .iter()
             .enumerate()
-            .min_by_key(|(i, r)| (!about_stage(r), r.comment_ts, *i))
+            .min_by_key(|(i, r)| (!about_stage(r), std::cmp::Reverse(askers(r)), r.comment_ts, *i))
             .map(|(_, r)| r.clone())
     }
     fn dispatch(
@@ -889,5 +892,17 @@ mod tests {
         let step = g.when(Event::UtteranceFinished { utterance_id: "u1".into() });
         assert_eq!(spoken(&step).map(|s| s.0), Some("谢谢c送的玫瑰！"), "the follow waited too long");
         assert!(g.state.acknowledgements.is_empty());
+    }
+
+    #[test]
+    fn among_questions_on_stage_the_group_with_the_most_askers_is_answered_first() {
+        let (mut g, _) = Given::session(PolicyConfig::default());
+        let (early, _) = g.question("a", "能煮粥吗");
+        g.knowledge_of(early, 8, "p", "可以。");
+        let (hot, _) = g.question("b", "多少钱");
+        g.question("c", "多少钱？");
+        g.knowledge_of(hot, 7, "p", "九十九元。");
+        let step = g.when(Event::UtteranceFinished { utterance_id: "u1".into() });
+        assert_eq!(spoken(&step).map(|s| s.0), Some("b、c都在问，九十九元。"));
     }
 }
