@@ -1,4 +1,4 @@
-//! Command line: `serve`, `demo`, `replay`, `migrate`, `bench ingest`.
+//! Command line: `serve`, `demo`, `replay`, `migrate`, `bench ingest`, `bench flood`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -135,6 +135,8 @@ pub enum BenchCommand {
     /// Generated replies against the built-in streaming test server: first
     /// sentence after the comment, cancel to ack, sentences after cancel.
     Replies(crate::bench::replies::RepliesBenchArgs),
+    /// A hot room: 10,000 comments in 10 s, 60% near-duplicates of 5 questions; checked from the log.
+    Flood(crate::bench::flood::FloodBenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -182,6 +184,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::VideoScript(args) => crate::video::run_cli(args).await,
+        Command::Bench { which: BenchCommand::Flood(args) } => {
+            crate::bench::flood::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

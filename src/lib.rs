@@ -27,6 +27,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod clock;
+pub mod compliance;
 pub mod console;
 pub mod db;
 pub mod embed;

@@ -228,8 +228,12 @@ pub async fn build(p: &VideoProduct, lang: Lang, llm: Option<&LlmClient>) -> Vid
                 let mut kept = Vec::new();
                 for s in generated {
                     let unsupported = grounding::unsupported(&s, &facts, &[]);
-                    let blocked = crate::llm::check::check_output(&s) != crate::llm::check::OutputVerdict::Pass;
-                    if unsupported.is_empty() && !blocked { kept.push(s) } else { dropped.push(s) }
+                    match crate::llm::check::check_output(&s, &[]) {
+                        _ if !unsupported.is_empty() => dropped.push(s),
+                        crate::llm::check::OutputVerdict::Pass => kept.push(s),
+                        crate::llm::check::OutputVerdict::Rewrite { text, .. } => kept.push(text),
+                        crate::llm::check::OutputVerdict::Block { .. } => dropped.push(s),
+                    }
                 }
                 if kept.is_empty() {
                     llm_error = Some("no generated sentence passed the checks".into());

@@ -178,7 +178,19 @@ pub enum Event {
     DecisionFailed { stage: String, error: String, comment_seq: Option<i64> },
 
     // ---- decisions of the policy ----
-    ReplyDecided { comment_seqs: Vec<i64>, text: String, lang: Lang, entry_ids: Vec<i64>, source: String },
+    /// A reply to one comment or to a question group: a group's reply is
+    /// decided again, with every member and the final text, just before it
+    /// is spoken.
+    ReplyDecided {
+        comment_seqs: Vec<i64>,
+        text: String,
+        lang: Lang,
+        entry_ids: Vec<i64>,
+        source: String,
+        /// The question group it answers (its size is `comment_seqs.len()`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<u64>,
+    },
     CommentSkipped { comment_seq: i64, reason: SkipReason },
     PitchAdvanced { from: PitchPos, to: PitchPos, product_changed: bool },
     UtteranceDispatched {
@@ -221,6 +233,20 @@ pub enum Event {
     /// `failed_fallback`, `empty_fallback`, `failed`, `expired`,
     /// `session_ended`); `dropped` sentences were never dispatched.
     LlmReplyEnded { reply_id: String, outcome: String, dropped: u32 },
+    /// A question joined a question group (or opened one: `by` = `new`);
+    /// a group is answered once, for all its members.
+    QuestionGrouped { group_id: u64, comment_seq: i64, by: GroupedBy },
+    /// A compliance rule fired on a comment or on an output: what fired and
+    /// what was done. For outputs, `original` is the text as composed and
+    /// `text` what is spoken instead (`None`: nothing).
+    ComplianceFlagged {
+        target: crate::compliance::ComplianceTarget,
+        comment_seq: Option<i64>,
+        hits: Vec<crate::compliance::ComplianceHit>,
+        action: crate::compliance::ComplianceAction,
+        original: Option<String>,
+        text: Option<String>,
+    },
 }
 
 /// What the checks say about one generated sentence.
@@ -234,6 +260,20 @@ pub enum SentenceVerdict {
     /// The output check refused it: replaced by the template answer, and the
     /// stream is stopped.
     Blocked { reason: String },
+}
+
+/// Why a question joined its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupedBy {
+    /// The first question of a new group.
+    New,
+    /// The same normalised text as a member.
+    Text,
+    /// Triage found it near-identical to a member (embedding similarity).
+    Similar,
+    /// Retrieval answered it with the group's knowledge entry.
+    Entry,
 }
 
 /// Why a comment gets no reply. Stable snake_case codes: analysts group by them.
@@ -259,6 +299,20 @@ pub enum SkipReason {
     SessionEnded,
     /// An operator cancelled the reply.
     CancelledByOperator,
+    /// The same viewer said the same thing again within the window.
+    Duplicate,
+    /// Many viewers pasted the same non-question within the window.
+    Flood,
+    /// Only emoji, stickers or punctuation.
+    EmojiOnly,
+    /// The viewer wrote more comments within the window than the limit.
+    ViewerRateLimited,
+    /// The question's group was already answered (within the group window).
+    AlreadyAnswered,
+    /// A compliance rule blocked the comment or its reply (see `ComplianceFlagged`).
+    ComplianceBlocked,
+    /// The comment tries to instruct the host (see `ComplianceFlagged`).
+    PromptInjection,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -318,6 +372,8 @@ impl Event {
             Event::LlmFailed { .. } => "llm_failed",
             Event::LlmSentenceChecked { .. } => "llm_sentence_checked",
             Event::LlmReplyEnded { .. } => "llm_reply_ended",
+            Event::QuestionGrouped { .. } => "question_grouped",
+            Event::ComplianceFlagged { .. } => "compliance_flagged",
         }
     }
 
@@ -336,6 +392,8 @@ impl Event {
                 | Event::LlmRequested { .. }
                 | Event::LlmSentenceChecked { .. }
                 | Event::LlmReplyEnded { .. }
+                | Event::QuestionGrouped { .. }
+                | Event::ComplianceFlagged { .. }
         )
     }
 

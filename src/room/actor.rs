@@ -524,6 +524,8 @@ impl Handler<StopRenderer> for PreviewRenderer {
 pub struct RoomSnapshot {
     pub room_id: String,
     pub session_id: Uuid,
+    /// The room's permanent disclosure: the host is an AI digital human.
+    pub disclosure: String,
     pub last_seq: i64,
     pub digest: String,
     pub ended: bool,
@@ -548,6 +550,7 @@ impl Handler<GetSnapshot> for Room {
         MessageResult(RoomSnapshot {
             room_id: self.room_id.to_string(),
             session_id: self.session_id,
+            disclosure: self.state.disclosure.clone(),
             last_seq: self.state.last_seq,
             digest: self.state.digest(),
             ended: self.state.ended,

@@ -4,6 +4,7 @@
 pub mod actor;
 mod llm_shell;
 pub mod policy;
+pub mod queue;
 pub mod registry;
 pub mod state;
 pub mod templates;

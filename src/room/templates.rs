@@ -20,6 +20,33 @@ pub fn reply(viewer_name: &str, entry: &RetrievedEntry, lang: Lang) -> String {
     }
 }
 
+/// One answer for a question group: a few askers by name, all of them
+/// counted, then the facts (in the group's language, as `reply`).
+pub fn group_reply(names: &[&str], count: usize, entry: &super::queue::GroupEntry, lang: Lang) -> String {
+    let listed: Vec<&str> = names.iter().take(NAMES_LISTED).copied().collect();
+    let more = count.saturating_sub(listed.len());
+    match lang {
+        Lang::Zh if more > 0 => format!("很多朋友都在问这个，{}等{count}位朋友：{}", listed.join("、"), entry.answer),
+        Lang::Zh => format!("{}都在问，{}", listed.join("、"), entry.answer),
+        Lang::En => {
+            let who = if more > 0 {
+                format!("A lot of you are asking this ({} and {more} more)", listed.join(", "))
+            } else {
+                format!("{} are asking", listed.join(" and "))
+            };
+            match &entry.answer_en {
+                Some(answer_en) => format!("{who}: {answer_en}"),
+                None => format!("{who}. Here it is in Chinese: {}", entry.answer),
+            }
+        }
+    }
+}
+
+/// Thanks with no names, when the named thanks cannot be spoken.
+pub fn plain_thanks() -> &'static str {
+    "谢谢大家的支持！"
+}
+
 /// Names listed one by one in a thanks or welcome; the rest are counted.
 const NAMES_LISTED: usize = 3;
 
@@ -72,7 +99,7 @@ mod tests {
     use super::*;
 
     fn ack(kind: AckKind, name: &str, detail: &str) -> Acknowledgement {
-        Acknowledgement { kind, name: name.into(), detail: detail.into() }
+        Acknowledgement { kind, name: name.into(), detail: detail.into(), ts: 0 }
     }
 
     #[test]
@@ -105,5 +132,20 @@ mod tests {
         };
         assert_eq!(reply("Tom", &entry, Lang::En), "Tom, good question! Here it is in Chinese: 保修两年");
         assert_eq!(reply("小鱼儿", &entry, Lang::Zh), "小鱼儿，保修两年");
+    }
+
+    #[test]
+    fn a_group_reply_names_a_few_askers_and_counts_them_all_in_both_languages() {
+        let entry = crate::room::queue::GroupEntry {
+            entry_id: 1,
+            product_id: None,
+            answer: "整机保修两年。".into(),
+            answer_en: Some("Two years of warranty.".into()),
+        };
+        assert_eq!(group_reply(&["a", "b"], 2, &entry, Lang::Zh), "a、b都在问，整机保修两年。");
+        assert_eq!(group_reply(&["a", "b", "c", "d"], 12, &entry, Lang::Zh), "很多朋友都在问这个，a、b、c等12位朋友：整机保修两年。");
+        assert_eq!(group_reply(&["Tom", "Ann", "Bo"], 5, &entry, Lang::En), "A lot of you are asking this (Tom, Ann, Bo and 2 more): Two years of warranty.");
+        let zh_only = crate::room::queue::GroupEntry { answer_en: None, ..entry };
+        assert_eq!(group_reply(&["Tom", "Ann"], 2, &zh_only, Lang::En), "Tom and Ann are asking. Here it is in Chinese: 整机保修两年。");
     }
 }

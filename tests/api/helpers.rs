@@ -121,7 +121,13 @@ pub async fn spawn_app_configured(db_url: &str, import: bool, configure: impl Fn
 
 impl TestApp {
     pub async fn open_room(&self, room_id: &str) -> Uuid {
-        let (status, body) = self.post("/api/rooms", serde_json::json!({"room_id": room_id, "brand_id": "testbrand"})).await;
+        self.open_room_with(room_id, serde_json::json!({})).await
+    }
+
+    /// A room whose session starts with these policy settings (the rest default).
+    pub async fn open_room_with(&self, room_id: &str, policy: Value) -> Uuid {
+        let (status, body) =
+            self.post("/api/rooms", serde_json::json!({"room_id": room_id, "brand_id": "testbrand", "policy": policy})).await;
         assert_eq!(status, 200, "{body}");
         let session: Uuid = body["session_id"].as_str().unwrap().parse().unwrap();
         // the session-started event is logged before anything else

@@ -112,7 +112,8 @@ async fn a_generated_reply_is_spoken_sentence_by_sentence_and_replay_reproduces_
 async fn a_failing_endpoint_falls_back_to_the_template_reply_and_the_room_goes_on() {
     let server = TestServer::start(testserver::failing(Script::Status { code: 500, message: "down".into() })).await.unwrap();
     let app = app_with_llm(&server, |c| c.first_token_timeout_ms = 400).await;
-    let session = app.open_room("llm2").await;
+    // the same question again is answered again, not grouped with the last answer
+    let session = app.open_room_with("llm2", serde_json::json!({"group_window_ms": 0})).await;
     let seq = comment(&app, "llm2", "a", "小鱼", "电饭煲多少钱").await;
     let events = app
         .wait_for(session, |ev| ev.iter().any(|e| matches!(&e.event, Event::UtteranceDispatched { purpose: UtterancePurpose::Reply { comment_seqs }, .. } if comment_seqs.contains(&seq))), true)
@@ -123,6 +124,7 @@ async fn a_failing_endpoint_falls_back_to_the_template_reply_and_the_room_goes_o
     // a stream cut off mid-way: the sentences that came are spoken, the reply ends
     let tokens = testserver::tokens("小鱼你好！到手价199元。还有", 3);
     server.set_behavior(testserver::failing(Script::Stream { first_delay_ms: 0, token_delay_ms: 0, tokens, end: End::Drop }));
+    app.clock.advance(1);
     let seq = comment(&app, "llm2", "b", "阿杰", "电饭煲现在多少钱").await;
     let reply = format!("r{seq}");
     let events = app.wait_for(session, |ev| reply_ended(ev, &reply).is_some(), true).await;
@@ -136,12 +138,14 @@ async fn a_failing_endpoint_falls_back_to_the_template_reply_and_the_room_goes_o
 async fn cancel_stops_the_stream_and_no_sentence_of_a_cancelled_reply_is_spoken_after_it() {
     let server = TestServer::start(testserver::grounded(10, 3)).await.unwrap();
     let app = app_with_llm(&server, |_| {}).await;
-    let session = app.open_room("llm3").await;
+    // the same question again is answered again, not grouped with the last answer
+    let session = app.open_room_with("llm3", serde_json::json!({"group_window_ms": 0})).await;
     command(&app, "llm3", "pause").await;
     command(&app, "llm3", "cancel_current").await;
     let mut rng = rand::rngs::SmallRng::seed_from_u64(5);
     let mut cancelled = 0;
     for n in 0..24 {
+        app.clock.advance(1);
         let seq = comment(&app, "llm3", &format!("v{n}"), "小鱼", "电饭煲多少钱").await;
         let reply = format!("r{seq}");
         app.wait_for(session, |ev| spoken(ev).contains_key(&reply) || reply_ended(ev, &reply).is_some(), false).await;

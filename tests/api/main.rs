@@ -3,6 +3,7 @@
 
 mod console;
 mod demo;
+mod flood;
 mod flow;
 mod helpers;
 mod ingest;

@@ -11,7 +11,6 @@
 
 use super::{Ctx, Effect};
 use crate::events::{Event, Lang, RetrievedEntry, SentenceVerdict, SkipReason, Speaker, UtterancePurpose};
-use crate::llm::check::{OutputVerdict, check_output};
 use crate::llm::{grounding, prompts};
 use crate::room::templates;
 
@@ -37,9 +36,11 @@ impl Ctx<'_> {
             })
             .collect();
         let reply_id = reply_id(comment_seq);
+        // the whole question group it leads, as it stands now
+        let comment_seqs = self.group_of_lead(comment_seq);
         self.emit(Event::LlmRequested {
             reply_id: reply_id.clone(),
-            comment_seqs: vec![comment_seq],
+            comment_seqs,
             task: request.task.clone(),
             prompt_version: request.prompt_version.clone(),
             entry_ids: entries.iter().map(|e| e.entry_id).collect(),
@@ -54,16 +55,17 @@ impl Ctx<'_> {
         // a reply that ended (cancelled, replaced, expired) takes no more sentences
         let Some(reply) = self.state.llm_replies.get(reply_id).filter(|r| r.stream_open) else { return };
         let figures = grounding::unsupported(text, &reply.facts, &reply.viewer_names);
-        let verdict = if !figures.is_empty() {
-            SentenceVerdict::Ungrounded { figures }
+        let fallback = reply.fallback_text.clone();
+        // grounding first; then the output review, which records what fired
+        let (verdict, spoken) = if !figures.is_empty() {
+            (SentenceVerdict::Ungrounded { figures }, fallback)
         } else {
-            match check_output(text) {
-                OutputVerdict::Pass => SentenceVerdict::Passed,
-                OutputVerdict::Block { reason } => SentenceVerdict::Blocked { reason },
+            match self.review(text.to_string(), crate::compliance::ComplianceTarget::Reply) {
+                Some(reviewed) => (SentenceVerdict::Passed, reviewed),
+                None => (SentenceVerdict::Blocked { reason: "compliance".into() }, fallback),
             }
         };
         let passed = verdict == SentenceVerdict::Passed;
-        let spoken = if passed { text.to_string() } else { reply.fallback_text.clone() };
         self.emit(Event::LlmSentenceChecked { reply_id: reply_id.to_string(), index, verdict, text: spoken });
         if !passed {
             self.effect(Effect::StopLlm { reply_id: reply_id.to_string() });
@@ -81,7 +83,8 @@ impl Ctx<'_> {
             let outcome = if failed { "failed_fallback" } else { "empty_fallback" };
             self.end_llm_reply(reply_id, outcome);
             if !comment_seqs.is_empty() {
-                self.emit(Event::ReplyDecided { comment_seqs, text, lang, entry_ids, source: "template_fallback".into() });
+                let group_id = comment_seqs.first().and_then(|s| self.state.groups.by_comment.get(s)).copied();
+                self.emit(Event::ReplyDecided { comment_seqs, text, lang, entry_ids, source: "template_fallback".into(), group_id });
             }
         } else if reply.started && reply.pending.is_empty() && !self.on_air_is(reply_id) {
             self.end_llm_reply(reply_id, if failed { "failed" } else { "spoken" });
@@ -201,7 +204,18 @@ impl Ctx<'_> {
         let (index, text) = reply.pending.front().cloned().unwrap();
         let purpose = UtterancePurpose::LlmReply { reply_id: id.clone(), index, comment_seqs: reply.comment_seqs.clone() };
         let lang = reply.lang;
+        let asked: Vec<i64> = reply.comment_seqs.clone();
         self.dispatch(Speaker::Host, text, lang, purpose, "host_closeup", None);
+        // askers who joined the group after the request hear the same answer
+        let late: Vec<i64> = asked
+            .first()
+            .and_then(|s| self.state.groups.by_comment.get(s))
+            .and_then(|g| self.state.groups.get(*g))
+            .map(|g| g.members.iter().copied().filter(|m| !asked.contains(m) && self.state.pending_comments.contains_key(m)).collect())
+            .unwrap_or_default();
+        for seq in late {
+            self.skip(seq, SkipReason::AlreadyAnswered);
+        }
         true
     }
 }
