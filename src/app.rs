@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::eventlog::LogWriter;
 use crate::knowledge::Retriever;
 use crate::room::{RoomDeps, Rooms};
-use crate::triage::RuleTriager;
+use crate::triage::{OnnxTriager, Precision, RuleTriager, TriageService, Triager};
 
 #[derive(Clone)]
 pub struct Settings {
@@ -27,6 +27,43 @@ pub struct Settings {
     /// Let actix-web stop the server on SIGINT/SIGTERM.
     pub handle_signals: bool,
     pub http_workers: usize,
+    /// Which comment triage the rooms use.
+    pub triage: TriageMode,
+}
+
+/// `Auto`: the ONNX intent model when its files are under the models
+/// directory (`models/setup.sh`), else the keyword rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriageMode {
+    Auto,
+    Rules,
+    /// The model, or fail to start.
+    Model,
+}
+
+/// The node's triage service for `mode` (2 worker threads, batches of up to 16).
+pub fn triage_service(mode: TriageMode) -> anyhow::Result<TriageService> {
+    let dir = crate::embed::models_dir();
+    let want_model = match mode {
+        TriageMode::Rules => false,
+        TriageMode::Model => true,
+        TriageMode::Auto => crate::triage::classifier::model_present(&dir),
+    };
+    if !want_model {
+        tracing::info!(classifier = RuleTriager.name(), "comment triage: keyword rules (no model under {})", dir.display());
+        return Ok(TriageService::rules());
+    }
+    match OnnxTriager::load(&dir, Precision::Int8, 2) {
+        Ok(model) => {
+            tracing::info!(classifier = model.name(), "comment triage: ONNX intent model");
+            Ok(TriageService::with_model(Arc::new(model), 2, 16))
+        }
+        Err(e) if mode == TriageMode::Auto => {
+            tracing::warn!(error = %format!("{e:#}"), "comment triage: the model did not load; keyword rules instead");
+            Ok(TriageService::rules())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 impl Default for Settings {
@@ -39,6 +76,7 @@ impl Default for Settings {
             node_id: default_node_id(8080),
             handle_signals: true,
             http_workers: 2,
+            triage: TriageMode::Auto,
         }
     }
 }
@@ -73,6 +111,7 @@ impl Application {
             writer: writer.clone(),
             retriever: Retriever::new(pool.clone()),
             triager: Arc::new(RuleTriager),
+            triage: triage_service(settings.triage)?,
             clock: settings.clock.clone(),
             render_speed: settings.render_speed,
         };

@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use liveroom::app::{Application, Settings};
+use liveroom::app::{Application, Settings, TriageMode};
 use liveroom::clock::{Clock, VirtualClock};
 use liveroom::db::{Durability, EmbeddedPostgres};
 use liveroom::events::{Envelope, Event};
@@ -85,7 +85,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_on(db_url: &str, import: bool) -> TestApp {
     let pool = liveroom::db::connect(db_url, 8).await.expect("connect");
     let (clock, virtual_clock) = Clock::new_virtual(1_700_000_000_000);
-    let settings = Settings { port: 0, clock, handle_signals: false, http_workers: 1, ..Settings::default() };
+    let settings = Settings { port: 0, clock, handle_signals: false, http_workers: 1, triage: TriageMode::Rules, ..Settings::default() };
     let app = Application::build(settings, pool.clone()).await.expect("build the app");
     if import {
         liveroom::knowledge::import_catalog(&pool, &test_catalog(), "test").await.expect("import");
