@@ -87,12 +87,16 @@ pub enum Command {
 pub enum EvalCommand {
     /// recall@1, recall@5, MRR of full-text, vector and hybrid retrieval on held-out queries.
     Retrieval(crate::eval::retrieval::RetrievalEvalArgs),
+    /// Held-out macro-F1 and latency of the comment-triage model, fp32 and int8, and the rules baseline.
+    Triage(crate::eval::triage::TriageEvalArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Sustained events/s into the durable log, against a raw COPY of the same rows.
     Ingest(crate::bench::ingest::IngestBenchArgs),
+    /// Distinct comments/s and p99 through a node's triage service (model, cache, near-duplicates).
+    Triage(crate::bench::triage::TriageBenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -124,6 +128,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Eval { which: EvalCommand::Retrieval(args) } => {
             crate::eval::retrieval::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { which: EvalCommand::Triage(args) } => {
+            crate::eval::triage::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { which: BenchCommand::Triage(args) } => {
+            crate::bench::triage::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { which: BenchCommand::Ingest(args) } => {

@@ -2,6 +2,7 @@
 //! output with one line of JSON holding the headline numbers.
 
 pub mod ingest;
+pub mod triage;
 
 /// The `p`-th percentile (0-100) of `samples` (sorted in place).
 pub fn percentile(samples: &mut [f64], p: f64) -> f64 {

@@ -50,7 +50,7 @@ struct Inner {
     windows: Mutex<Windows>,
     distinct: AtomicU64,
     cache_hits: AtomicU64,
-    model_runs: AtomicU64,
+    model_runs: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -93,14 +93,15 @@ impl TriageService {
     }
 
     fn build(model: Option<Arc<OnnxTriager>>, workers: usize, max_batch: usize) -> TriageService {
+        let model_runs = Arc::new(AtomicU64::new(0));
         let jobs = model.as_ref().map(|m| {
             let (tx, rx) = mpsc::channel::<Job>();
             let rx = Arc::new(Mutex::new(rx));
             for i in 0..workers {
-                let (rx, m) = (rx.clone(), m.clone());
+                let (rx, m, runs) = (rx.clone(), m.clone(), model_runs.clone());
                 std::thread::Builder::new()
                     .name(format!("triage-{i}"))
-                    .spawn(move || worker(&rx, &m, max_batch))
+                    .spawn(move || worker(&rx, &m, max_batch, &runs))
                     .expect("spawn a triage worker thread");
             }
             tx
@@ -113,7 +114,7 @@ impl TriageService {
                 windows: Mutex::new(Windows::default()),
                 distinct: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
-                model_runs: AtomicU64::new(0),
+                model_runs,
             }),
         }
     }
@@ -211,7 +212,7 @@ impl TriageService {
     }
 }
 
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>, model: &OnnxTriager, max_batch: usize) {
+fn worker(rx: &Mutex<mpsc::Receiver<Job>>, model: &OnnxTriager, max_batch: usize, runs: &AtomicU64) {
     loop {
         let mut batch = Vec::with_capacity(max_batch);
         {
@@ -228,6 +229,7 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>, model: &OnnxTriager, max_batch: usize
             }
         }
         let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
+        runs.fetch_add(1, Ordering::Relaxed);
         match model.classify_batch(&texts) {
             Ok(results) => {
                 for (job, r) in batch.into_iter().zip(results) {
