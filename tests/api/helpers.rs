@@ -83,9 +83,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_on(db_url: &str, import: bool) -> TestApp {
+    spawn_app_with(db_url, import, TriageMode::Rules).await
+}
+
+/// The app with the given comment triage (the other helpers use the keyword rules).
+pub async fn spawn_app_with(db_url: &str, import: bool, triage: TriageMode) -> TestApp {
     let pool = liveroom::db::connect(db_url, 8).await.expect("connect");
     let (clock, virtual_clock) = Clock::new_virtual(1_700_000_000_000);
-    let settings = Settings { port: 0, clock, handle_signals: false, http_workers: 1, triage: TriageMode::Rules, ..Settings::default() };
+    let settings = Settings { port: 0, clock, handle_signals: false, http_workers: 1, triage, ..Settings::default() };
     let app = Application::build(settings, pool.clone()).await.expect("build the app");
     if import {
         liveroom::knowledge::import_catalog(&pool, &test_catalog(), "test").await.expect("import");

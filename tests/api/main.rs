@@ -9,3 +9,4 @@ mod ingest;
 mod replay;
 mod restart;
 mod retrieval;
+mod triage;
