@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::eventlog::LogWriter;
 use crate::knowledge::Retriever;
 use crate::room::{RoomDeps, Rooms};
-use crate::triage::{OnnxTriager, Precision, RuleTriager, TriageService, Triager};
+use crate::triage::{RuleTriager, TriageService, Triager};
 
 #[derive(Clone)]
 pub struct Settings {
@@ -41,28 +41,21 @@ pub enum TriageMode {
     Model,
 }
 
-/// The node's triage service for `mode` (2 worker threads, batches of up to 16).
+/// The node's triage service for `mode` (2 worker threads, batches of up to
+/// 16). The model loads in the background, so the node serves at once.
 pub fn triage_service(mode: TriageMode) -> anyhow::Result<TriageService> {
     let dir = crate::embed::models_dir();
-    let want_model = match mode {
-        TriageMode::Rules => false,
-        TriageMode::Model => true,
-        TriageMode::Auto => crate::triage::classifier::model_present(&dir),
-    };
-    if !want_model {
-        tracing::info!(classifier = RuleTriager.name(), "comment triage: keyword rules (no model under {})", dir.display());
-        return Ok(TriageService::rules());
-    }
-    match OnnxTriager::load(&dir, Precision::Int8, 2) {
-        Ok(model) => {
-            tracing::info!(classifier = model.name(), "comment triage: ONNX intent model");
-            Ok(TriageService::with_model(Arc::new(model), 2, 16))
+    let present = crate::triage::classifier::model_present(&dir);
+    match mode {
+        TriageMode::Model if !present => anyhow::bail!("triage model not found under {} (run models/setup.sh)", dir.display()),
+        TriageMode::Model | TriageMode::Auto if present => {
+            tracing::info!("comment triage: ONNX intent model from {} (loading)", dir.display());
+            Ok(TriageService::load_in_background(dir, 2, 16))
         }
-        Err(e) if mode == TriageMode::Auto => {
-            tracing::warn!(error = %format!("{e:#}"), "comment triage: the model did not load; keyword rules instead");
+        _ => {
+            tracing::info!(classifier = RuleTriager.name(), "comment triage: keyword rules (no model under {})", dir.display());
             Ok(TriageService::rules())
         }
-        Err(e) => Err(e),
     }
 }
 

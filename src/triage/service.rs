@@ -9,13 +9,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use anyhow::anyhow;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::classifier::{Classified, OnnxTriager};
+use super::classifier::{Classified, OnnxTriager, Precision};
 use super::{RuleTriager, Triager};
 use crate::events::{Intent, Lang};
 
@@ -43,8 +44,12 @@ pub struct TriageService {
     inner: Arc<Inner>,
 }
 
+/// The model once loaded (or why it did not load).
+type Loaded = Arc<OnceLock<Result<Arc<OnnxTriager>, String>>>;
+
 struct Inner {
-    model: Option<Arc<OnnxTriager>>,
+    model: Loaded,
+    /// `Some` when the service uses the model.
     jobs: Option<mpsc::Sender<Job>>,
     cache: Mutex<HashMap<String, Arc<Classified>>>,
     windows: Mutex<Windows>,
@@ -83,18 +88,42 @@ pub fn normalize(text: &str) -> String {
 impl TriageService {
     /// Keyword rules only: no model, no cache, no near-duplicates.
     pub fn rules() -> TriageService {
-        TriageService::build(None, 0, 1)
+        TriageService::build(None, Arc::new(OnceLock::new()), 0, 1)
+    }
+
+    /// The int8 model from `models`, loaded on a background thread so that
+    /// the node starts serving at once; comments wait for it. If it fails
+    /// to load, comments get the keyword rules (and a warning).
+    pub fn load_in_background(models: PathBuf, workers: usize, max_batch: usize) -> TriageService {
+        let loaded: Loaded = Arc::new(OnceLock::new());
+        let target = loaded.clone();
+        let workers = workers.max(1);
+        std::thread::Builder::new()
+            .name("triage-load".into())
+            .spawn(move || {
+                let result = OnnxTriager::load(&models, Precision::Int8, workers).map(Arc::new).map_err(|e| format!("{e:#}"));
+                match &result {
+                    Ok(m) => tracing::info!(classifier = m.name(), "comment triage: ONNX intent model loaded"),
+                    Err(e) => tracing::warn!(error = %e, "comment triage: the model did not load; keyword rules instead"),
+                }
+                let _ = target.set(result);
+            })
+            .expect("spawn the triage loader thread");
+        TriageService::build(Some(()), loaded, workers, max_batch.max(1))
     }
 
     /// The model on `workers` threads, each run taking up to `max_batch`
     /// comments that are waiting.
     pub fn with_model(model: Arc<OnnxTriager>, workers: usize, max_batch: usize) -> TriageService {
-        TriageService::build(Some(model), workers.max(1), max_batch.max(1))
+        let loaded: Loaded = Arc::new(OnceLock::new());
+        let _ = loaded.set(Ok(model));
+        TriageService::build(Some(()), loaded, workers.max(1), max_batch.max(1))
     }
 
-    fn build(model: Option<Arc<OnnxTriager>>, workers: usize, max_batch: usize) -> TriageService {
+    fn build(with_model: Option<()>, model: Loaded, workers: usize, max_batch: usize) -> TriageService {
         let model_runs = Arc::new(AtomicU64::new(0));
-        let jobs = model.as_ref().map(|m| {
+        let jobs = with_model.map(|()| {
+            let m = &model;
             let (tx, rx) = mpsc::channel::<Job>();
             let rx = Arc::new(Mutex::new(rx));
             for i in 0..workers {
@@ -119,16 +148,21 @@ impl TriageService {
         }
     }
 
-    /// The classifier name recorded with results.
+    fn loaded(&self) -> Option<&Arc<OnnxTriager>> {
+        self.inner.model.get().and_then(|r| r.as_ref().ok())
+    }
+
+    /// The classifier name recorded with results (the rules' until the model is loaded).
     pub fn classifier(&self) -> &'static str {
-        match &self.inner.model {
+        match self.loaded() {
             Some(m) => m.name(),
             None => RuleTriager.name(),
         }
     }
 
+    /// Whether comments go to the model (it may still be loading).
     pub fn uses_model(&self) -> bool {
-        self.inner.model.is_some()
+        self.inner.jobs.is_some()
     }
 
     pub fn stats(&self) -> TriageStats {
@@ -144,9 +178,12 @@ impl TriageService {
         let lang = Lang::detect(text);
         // Hook: the compliance input check (issue 4, policy side) goes here,
         // before the model; its verdict would travel in `Triaged`.
-        let (Some(model), Some(jobs)) = (&self.inner.model, &self.inner.jobs) else {
+        let rules = || {
             let (intent, lang) = RuleTriager.classify(text);
-            return Ok(Triaged { intent, lang, classifier: RuleTriager.name().into(), confidence: None, similar_to: None, cached: false });
+            Triaged { intent, lang, classifier: RuleTriager.name().into(), confidence: None, similar_to: None, cached: false }
+        };
+        let Some(jobs) = &self.inner.jobs else {
+            return Ok(rules());
         };
         let key = normalize(text);
         let hit = self.inner.cache.lock().unwrap().get(&key).cloned();
@@ -158,7 +195,12 @@ impl TriageService {
             None => {
                 let (tx, rx) = oneshot::channel();
                 jobs.send(Job { text: text.to_string(), reply: tx }).map_err(|_| anyhow!("the triage workers stopped"))?;
-                let c = Arc::new(rx.await.map_err(|_| anyhow!("the triage worker dropped the comment"))??);
+                let c = match rx.await.map_err(|_| anyhow!("the triage worker dropped the comment"))? {
+                    Ok(c) => Arc::new(c),
+                    // the model did not load (warned once at load time)
+                    Err(_) if self.inner.model.get().is_some_and(|r| r.is_err()) => return Ok(rules()),
+                    Err(e) => return Err(e),
+                };
                 self.inner.distinct.fetch_add(1, Ordering::Relaxed);
                 let mut cache = self.inner.cache.lock().unwrap();
                 if cache.len() >= CACHE_CAP {
@@ -168,6 +210,7 @@ impl TriageService {
                 (c, false)
             }
         };
+        let model = self.loaded().ok_or_else(|| anyhow!("triage result without a loaded model"))?;
         let similar_to = self.near_duplicate(session, seq, &result, model.similar_threshold());
         Ok(Triaged {
             intent: result.intent,
@@ -212,7 +255,7 @@ impl TriageService {
     }
 }
 
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>, model: &OnnxTriager, max_batch: usize, runs: &AtomicU64) {
+fn worker(rx: &Mutex<mpsc::Receiver<Job>>, loaded: &Loaded, max_batch: usize, runs: &AtomicU64) {
     loop {
         let mut batch = Vec::with_capacity(max_batch);
         {
@@ -228,6 +271,15 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>, model: &OnnxTriager, max_batch: usize
                 }
             }
         }
+        let model = match loaded.wait() {
+            Ok(m) => m,
+            Err(e) => {
+                for job in batch {
+                    let _ = job.reply.send(Err(anyhow!("{e}")));
+                }
+                continue;
+            }
+        };
         let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
         runs.fetch_add(1, Ordering::Relaxed);
         match model.classify_batch(&texts) {
