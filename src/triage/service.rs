@@ -88,7 +88,7 @@ pub fn normalize(text: &str) -> String {
 impl TriageService {
     /// Keyword rules only: no model, no cache, no near-duplicates.
     pub fn rules() -> TriageService {
-        TriageService::build(None, Arc::new(OnceLock::new()), 0, 1)
+        TriageService::build(None, Arc::new(OnceLock::new()), 0, 1, false)
     }
 
     /// The int8 model from `models`, loaded on a background thread so that
@@ -101,6 +101,7 @@ impl TriageService {
         std::thread::Builder::new()
             .name("triage-load".into())
             .spawn(move || {
+                lower_priority();
                 let result = OnnxTriager::load(&models, Precision::Int8, workers).map(Arc::new).map_err(|e| format!("{e:#}"));
                 match &result {
                     Ok(m) => tracing::info!(classifier = m.name(), "comment triage: ONNX intent model loaded"),
@@ -109,7 +110,7 @@ impl TriageService {
                 let _ = target.set(result);
             })
             .expect("spawn the triage loader thread");
-        TriageService::build(Some(()), loaded, workers, max_batch.max(1))
+        TriageService::build(Some(()), loaded, workers, max_batch.max(1), true)
     }
 
     /// The model on `workers` threads, each run taking up to `max_batch`
@@ -117,10 +118,12 @@ impl TriageService {
     pub fn with_model(model: Arc<OnnxTriager>, workers: usize, max_batch: usize) -> TriageService {
         let loaded: Loaded = Arc::new(OnceLock::new());
         let _ = loaded.set(Ok(model));
-        TriageService::build(Some(()), loaded, workers.max(1), max_batch.max(1))
+        TriageService::build(Some(()), loaded, workers.max(1), max_batch.max(1), false)
     }
 
-    fn build(with_model: Option<()>, model: Loaded, workers: usize, max_batch: usize) -> TriageService {
+    /// `niced`: the worker threads yield the CPU to the event loop, the log
+    /// writer and Postgres when the node is short of it.
+    fn build(with_model: Option<()>, model: Loaded, workers: usize, max_batch: usize, niced: bool) -> TriageService {
         let model_runs = Arc::new(AtomicU64::new(0));
         let jobs = with_model.map(|()| {
             let m = &model;
@@ -130,7 +133,12 @@ impl TriageService {
                 let (rx, m, runs) = (rx.clone(), m.clone(), model_runs.clone());
                 std::thread::Builder::new()
                     .name(format!("triage-{i}"))
-                    .spawn(move || worker(&rx, &m, max_batch, &runs))
+                    .spawn(move || {
+                        if niced {
+                            lower_priority();
+                        }
+                        worker(&rx, &m, max_batch, &runs)
+                    })
                     .expect("spawn a triage worker thread");
             }
             tx
@@ -253,6 +261,12 @@ impl TriageService {
         window.push_back((seq, c.clone()));
         best.map(|(_, s)| s)
     }
+}
+
+/// Nice 5 for the calling thread (Linux: niceness is per thread).
+fn lower_priority() {
+    // SAFETY: setpriority only reads its integer arguments
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 5) };
 }
 
 fn worker(rx: &Mutex<mpsc::Receiver<Job>>, loaded: &Loaded, max_batch: usize, runs: &AtomicU64) {

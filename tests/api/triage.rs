@@ -26,7 +26,14 @@ async fn the_model_triager_records_its_name_confidence_and_near_duplicates_and_r
         let (status, body) = app.post("/api/rooms/tri/events", comment(viewer, text)).await;
         assert_eq!(status, 200, "{body}");
         let seq = body["seqs"][0].as_i64().unwrap();
-        app.wait_for(session, |ev| triaged(ev, seq).is_some(), true).await;
+        // the node loads the model in the background, and slowly on a busy
+        // machine: the first comment may wait for it longer than wait_for's 10 s
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        while !triaged(&app.events(session).await, seq).is_some() {
+            assert!(std::time::Instant::now() < deadline, "comment {seq} was not triaged");
+            app.clock.advance(100);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         seqs.push(seq);
     }
     let events = app.events(session).await;
