@@ -25,7 +25,7 @@ pub struct TriageEvalArgs {
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
     /// Timing rounds over the held-out split; the medians are reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub rounds: usize,
 }
 
@@ -91,60 +91,73 @@ struct Measured {
     name: String,
 }
 
-fn measure(p: Precision, rows: &[(String, Intent)], args: &TriageEvalArgs) -> anyhow::Result<Measured> {
-    let model = OnnxTriager::load(&crate::embed::models_dir(), p, 1)?;
+/// One timing round of `model` over `rows`: ms per comment one per run and
+/// batched, and the predictions of both.
+fn time_round(model: &OnnxTriager, rows: &[(String, Intent)], batch: usize) -> anyhow::Result<(f64, f64, Vec<Intent>, Vec<Intent>)> {
+    let start = Instant::now();
+    let mut single = Vec::with_capacity(rows.len());
+    for (text, _) in rows {
+        single.push(model.classify_one(text)?.intent);
+    }
+    let single_ms = start.elapsed().as_secs_f64() * 1000.0 / rows.len() as f64;
+    let start = Instant::now();
+    let mut batched = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(batch.max(1)) {
+        let texts: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
+        batched.extend(model.classify_batch(&texts)?.into_iter().map(|c| c.intent));
+    }
+    let batched_ms = start.elapsed().as_secs_f64() * 1000.0 / rows.len() as f64;
+    Ok((single_ms, batched_ms, single, batched))
+}
+
+/// Both graphs, timed in alternating rounds (fp32, int8, fp32, ...) so
+/// that a busy spell of the machine hits both alike.
+fn measure_both(rows: &[(String, Intent)], args: &TriageEvalArgs) -> anyhow::Result<Vec<Measured>> {
+    let dir = crate::embed::models_dir();
+    let models = [OnnxTriager::load(&dir, Precision::Fp32, 1)?, OnnxTriager::load(&dir, Precision::Int8, 1)?];
     let gold: Vec<Intent> = rows.iter().map(|r| r.1).collect();
-    // warm up
-    for (text, _) in rows.iter().take(50) {
-        model.classify_one(text)?;
+    for model in &models {
+        for (text, _) in rows.iter().take(50) {
+            model.classify_one(text)?; // warm up
+        }
     }
-    let mut single_ms = Vec::new();
-    let mut predicted = Vec::new();
+    let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); 2];
+    let mut predictions: Vec<(Vec<Intent>, Vec<Intent>)> = vec![(Vec::new(), Vec::new()); 2];
     for round_no in 0..args.rounds.max(1) {
-        let start = Instant::now();
-        let mut out = Vec::with_capacity(rows.len());
-        for (text, _) in rows {
-            out.push(model.classify_one(text)?.intent);
-        }
-        single_ms.push(start.elapsed().as_secs_f64() * 1000.0 / rows.len() as f64);
-        if round_no == 0 {
-            predicted = out;
-        }
-    }
-    let mut batched_ms = Vec::new();
-    let mut predicted_batched = Vec::new();
-    for round_no in 0..args.rounds.max(1) {
-        let start = Instant::now();
-        let mut out = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(args.batch.max(1)) {
-            let texts: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
-            out.extend(model.classify_batch(&texts)?.into_iter().map(|c| c.intent));
-        }
-        batched_ms.push(start.elapsed().as_secs_f64() * 1000.0 / rows.len() as f64);
-        if round_no == 0 {
-            predicted_batched = out;
+        for (i, model) in models.iter().enumerate() {
+            let (single_ms, batched_ms, single, batched) = time_round(model, rows, args.batch)?;
+            times[i].0.push(single_ms);
+            times[i].1.push(batched_ms);
+            if round_no == 0 {
+                predictions[i] = (single, batched);
+            }
         }
     }
-    let (per_class, macro_f1, accuracy) = scores(&gold, &predicted);
-    let (_, macro_f1_batched, _) = scores(&gold, &predicted_batched);
-    println!(
-        "{}: single {} ms/comment (rounds {:?}), batch of {} {} ms/comment (rounds {:?})",
-        model.name(),
-        round(median(&single_ms), 3),
-        single_ms.iter().map(|x| round(*x, 3)).collect::<Vec<_>>(),
-        args.batch,
-        round(median(&batched_ms), 3),
-        batched_ms.iter().map(|x| round(*x, 3)).collect::<Vec<_>>()
-    );
-    Ok(Measured {
-        per_class,
-        macro_f1,
-        accuracy,
-        ms_single: median(&single_ms),
-        ms_batched: median(&batched_ms),
-        macro_f1_batched,
-        name: model.name().to_string(),
-    })
+    let mut out = Vec::new();
+    for (i, model) in models.iter().enumerate() {
+        let (single_ms, batched_ms) = &times[i];
+        println!(
+            "{}: single {} ms/comment (rounds {:?}), batch of {} {} ms/comment (rounds {:?})",
+            model.name(),
+            round(median(single_ms), 3),
+            single_ms.iter().map(|x| round(*x, 3)).collect::<Vec<_>>(),
+            args.batch,
+            round(median(batched_ms), 3),
+            batched_ms.iter().map(|x| round(*x, 3)).collect::<Vec<_>>()
+        );
+        let (per_class, macro_f1, accuracy) = scores(&gold, &predictions[i].0);
+        let (_, macro_f1_batched, _) = scores(&gold, &predictions[i].1);
+        out.push(Measured {
+            per_class,
+            macro_f1,
+            accuracy,
+            ms_single: median(single_ms),
+            ms_batched: median(batched_ms),
+            macro_f1_batched,
+            name: model.name().to_string(),
+        });
+    }
+    Ok(out)
 }
 
 pub async fn run(args: TriageEvalArgs) -> anyhow::Result<()> {
@@ -154,8 +167,9 @@ pub async fn run(args: TriageEvalArgs) -> anyhow::Result<()> {
     let gold: Vec<Intent> = rows.iter().map(|r| r.1).collect();
     let rules: Vec<Intent> = rows.iter().map(|r| RuleTriager.classify(&r.0).0).collect();
     let (rules_per_class, rules_f1, rules_acc) = scores(&gold, &rules);
-    let fp32 = measure(Precision::Fp32, &rows, &args)?;
-    let int8 = measure(Precision::Int8, &rows, &args)?;
+    let mut measured = measure_both(&rows, &args)?;
+    let int8 = measured.pop().context("int8 result")?;
+    let fp32 = measured.pop().context("fp32 result")?;
 
     println!();
     println!("{:<18} {:>8} {:>8} {:>8}", "F1 per class", "fp32", "int8", "rules");
