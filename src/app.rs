@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::eventlog::LogWriter;
 use crate::knowledge::Retriever;
 use crate::room::{RoomDeps, Rooms};
-use crate::triage::RuleTriager;
+use crate::triage::{RuleTriager, TriageService, Triager};
 
 #[derive(Clone)]
 pub struct Settings {
@@ -32,6 +32,36 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// The LLM endpoint for generated replies; `None`: template replies.
     pub llm: Option<crate::llm::LlmConfig>,
+    /// Which comment triage the rooms use.
+    pub triage: TriageMode,
+}
+
+/// `Auto`: the ONNX intent model when its files are under the models
+/// directory (`models/setup.sh`), else the keyword rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriageMode {
+    Auto,
+    Rules,
+    /// The model, or fail to start.
+    Model,
+}
+
+/// The node's triage service for `mode` (2 worker threads, batches of up to
+/// 16). The model loads in the background, so the node serves at once.
+pub fn triage_service(mode: TriageMode) -> anyhow::Result<TriageService> {
+    let dir = crate::embed::models_dir();
+    let present = crate::triage::classifier::model_present(&dir);
+    match mode {
+        TriageMode::Model if !present => anyhow::bail!("triage model not found under {} (run models/setup.sh)", dir.display()),
+        TriageMode::Model | TriageMode::Auto if present => {
+            tracing::info!("comment triage: ONNX intent model from {} (loading)", dir.display());
+            Ok(TriageService::load_in_background(dir, 2, 16))
+        }
+        _ => {
+            tracing::info!(classifier = RuleTriager.name(), "comment triage: keyword rules (no model under {})", dir.display());
+            Ok(TriageService::rules())
+        }
+    }
 }
 
 impl Default for Settings {
@@ -46,6 +76,7 @@ impl Default for Settings {
             http_workers: 2,
             admin_token: None,
             llm: None,
+            triage: TriageMode::Auto,
         }
     }
 }
@@ -80,6 +111,7 @@ impl Application {
             writer: writer.clone(),
             retriever: Retriever::new(pool.clone()),
             triager: Arc::new(RuleTriager),
+            triage: triage_service(settings.triage)?,
             clock: settings.clock.clone(),
             render_speed: settings.render_speed,
             llm: settings.llm.clone().map(|c| Arc::new(crate::llm::LlmClient::new(c))),

@@ -124,6 +124,8 @@ pub enum KeysCommand {
 pub enum EvalCommand {
     /// recall@1, recall@5, MRR of full-text, vector and hybrid retrieval on held-out queries.
     Retrieval(crate::eval::retrieval::RetrievalEvalArgs),
+    /// Held-out macro-F1 and latency of the comment-triage model, fp32 and int8, and the rules baseline.
+    Triage(crate::eval::triage::TriageEvalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +139,8 @@ pub enum BenchCommand {
     Replies(crate::bench::replies::RepliesBenchArgs),
     /// A hot room: 10,000 comments in 10 s, 60% near-duplicates of 5 questions; checked from the log.
     Flood(crate::bench::flood::FloodBenchArgs),
+    /// Distinct comments/s and p99 through a node's triage service (model, cache, near-duplicates).
+    Triage(crate::bench::triage::TriageBenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -173,6 +177,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys { which, db } => keys(which, &db).await,
         Command::Bench { which: BenchCommand::Retrieval(args) } => {
             crate::bench::retrieval::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { which: EvalCommand::Triage(args) } => {
+            crate::eval::triage::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { which: BenchCommand::Triage(args) } => {
+            crate::bench::triage::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { which: BenchCommand::Ingest(args) } => {

@@ -5,6 +5,7 @@ pub mod flood;
 pub mod ingest;
 pub mod retrieval;
 pub mod replies;
+pub mod triage;
 
 /// The `p`-th percentile (0-100) of `samples` (sorted in place).
 pub fn percentile(samples: &mut [f64], p: f64) -> f64 {

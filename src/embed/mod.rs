@@ -39,7 +39,7 @@ pub fn models_dir() -> PathBuf {
 
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
-fn environment(dir: &Path) -> anyhow::Result<&'static ort::environment::Environment> {
+pub(crate) fn environment(dir: &Path) -> anyhow::Result<&'static ort::environment::Environment> {
     let env = ENVIRONMENT.get_or_init(|| {
         let lib = std::env::var("ORT_DYLIB_PATH")
             .map(PathBuf::from)

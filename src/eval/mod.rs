@@ -2,3 +2,4 @@
 //! output with one line of JSON holding the headline numbers.
 
 pub mod retrieval;
+pub mod triage;

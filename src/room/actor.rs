@@ -21,7 +21,7 @@ use crate::eventlog::{LogError, LogRow, LogWriter};
 use crate::events::{Envelope, Event, OperatorCommand, SCHEMA_VERSION};
 use crate::knowledge::Retriever;
 use crate::render::{self, AckKind, RenderAck, preview::PreviewRenderer};
-use crate::triage::Triager;
+use crate::triage::{TriageService, Triager};
 
 /// One logged event as the console streams it.
 #[derive(Debug, Clone)]
@@ -37,6 +37,9 @@ pub struct RoomDeps {
     pub writer: LogWriter,
     pub retriever: Retriever,
     pub triager: Arc<dyn Triager>,
+    /// The node's triage service; when it has a model, triage runs there
+    /// (off this thread) instead of `triager`.
+    pub triage: TriageService,
     pub clock: Clock,
     /// Preview speech rate multiplier.
     pub render_speed: f64,
@@ -168,9 +171,26 @@ impl Room {
         let mut follow_up = Batch::default();
         for effect in effects {
             match effect {
+                Effect::Triage { comment_seq, text } if self.deps.triage.uses_model() => {
+                    // the model runs on the service's worker threads; the result comes back as an input
+                    let (service, session) = (self.deps.triage.clone(), self.session_id);
+                    let fut = async move {
+                        match service.triage(session, comment_seq, &text).await {
+                            Ok(t) => Event::CommentTriaged {
+                                comment_seq,
+                                intent: t.intent,
+                                lang: t.lang,
+                                classifier: t.classifier,
+                                confidence: t.confidence,
+                                similar_to: t.similar_to,
+                            },
+                            Err(e) => Event::DecisionFailed { stage: "triage".into(), error: format!("{e:#}"), comment_seq: Some(comment_seq) },
+                        }
+                    };
+                    ctx.spawn(fut.into_actor(self).map(|event, room, ctx| room.input(event, None, ctx)));
+                }
                 Effect::Triage { comment_seq, text } => {
-                    // The rule triager costs microseconds; a model-based one
-                    // runs off this thread and comes back as a message.
+                    // The rule triager costs microseconds: inline.
                     let (intent, lang) = self.deps.triager.classify(&text);
                     let classifier = self.deps.triager.name().to_string();
                     self.step(Event::CommentTriaged { comment_seq, intent, lang, classifier, confidence: None, similar_to: None }, &mut follow_up);

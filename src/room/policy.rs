@@ -188,7 +188,15 @@ impl Ctx<'_> {
             self.skip(comment_seq, reason);
             return;
         }
-        if let Some((group_id, by)) = self.state.groups.find(&comment.norm, similar_to) {
+        // Embedding similarity alone also joins different questions of one
+        // shape ("能煮饭吗" / "能煮粥吗"): a question that joins by it is still
+        // retrieved for, and leaves the group when its entry differs; it is
+        // never skipped as answered on similarity alone.
+        let found = self.state.groups.find(&comment.norm, similar_to).filter(|(id, by)| {
+            *by != GroupedBy::Similar || self.state.groups.get(*id).is_some_and(|g| g.answered_at.is_none())
+        });
+        let found = found.or_else(|| self.state.groups.find(&comment.norm, None));
+        if let Some((group_id, by)) = found {
             // unwrap: find returns only groups that exist
             let group = self.state.groups.get(group_id).unwrap();
             let answered = group.answered_at.is_some();
@@ -196,9 +204,13 @@ impl Ctx<'_> {
                 self.skip(comment_seq, SkipReason::DuplicateQuestion);
                 return;
             }
+            let text = comment.text.clone();
             self.emit(Event::QuestionGrouped { group_id, comment_seq, by });
             if answered {
                 self.skip(comment_seq, SkipReason::AlreadyAnswered);
+            } else if by == GroupedBy::Similar {
+                let product_id = self.state.product_on_stage().map(|p| p.product_id.clone());
+                self.effect(Effect::Retrieve { comment_seq, text, lang, product_id });
             }
             return;
         }
@@ -220,12 +232,25 @@ impl Ctx<'_> {
     /// A group lead's knowledge: the group's answer is decided, or the group
     /// joins an open (or just answered) group grounded in the same entry.
     fn on_knowledge(&mut self, comment_seq: i64, entries: &[RetrievedEntry]) {
-        let Some(comment) = self.state.pending_comments.get(&comment_seq) else { return };
-        let group = self.state.groups.by_comment.get(&comment_seq).and_then(|id| self.state.groups.get(*id));
-        if group.is_some_and(|g| g.lead != comment_seq) {
-            // only a lead is retrieved for; its group follows the lead
+        if !self.state.pending_comments.contains_key(&comment_seq) {
             return;
         }
+        let group = self.state.groups.by_comment.get(&comment_seq).and_then(|id| self.state.groups.get(*id));
+        if let Some(g) = group.filter(|g| g.lead != comment_seq) {
+            // a member retrieved for joined by similarity: it stays when its
+            // best entry is the group's (or the group's is not known yet)
+            let agrees = match (entries.first(), g.entry.as_ref()) {
+                (Some(best), Some(entry)) => best.entry_id == entry.entry_id,
+                _ => true,
+            };
+            if agrees {
+                return;
+            }
+            let group_id = self.state.groups.created + 1;
+            self.emit(Event::QuestionGrouped { group_id, comment_seq, by: GroupedBy::New });
+        }
+        let Some(comment) = self.state.pending_comments.get(&comment_seq) else { return };
+        let group = self.state.groups.by_comment.get(&comment_seq).and_then(|id| self.state.groups.get(*id));
         let group_id = group.map(|g| g.id);
         let Some(best) = entries.first() else {
             for member in self.group_of_lead(comment_seq) {
@@ -776,7 +801,26 @@ mod tests {
         let (seq, _) = g.comment("b", "b", "请问价格是多少呀");
         let step = g.triaged(seq, Intent::PriceAsk, Some(lead));
         assert!(matches!(&step.decisions[..], [d] if d.event == Event::QuestionGrouped { group_id: 1, comment_seq: seq, by: GroupedBy::Similar }));
-        assert!(step.effects.is_empty());
+        // similarity alone is not trusted: it is retrieved for, to check its entry
+        assert!(matches!(&step.effects[..], [Effect::Retrieve { comment_seq, .. }] if *comment_seq == seq));
+    }
+
+    #[test]
+    fn a_question_joined_by_similarity_leaves_the_group_when_its_entry_differs() {
+        let (mut g, _) = Given::session(PolicyConfig::default());
+        let (lead, _) = g.question("a", "这个锅能煮饭吗");
+        g.knowledge_of(lead, 7, "pot", "能煮饭。");
+        let (seq, _) = g.comment("b", "b", "这个锅能煮粥吗");
+        g.triaged(seq, Intent::ProductQuestion, Some(lead));
+        // the same entry: it stays in the group
+        let (same, _) = g.comment("c", "c", "这锅煮饭行不行");
+        g.triaged(same, Intent::ProductQuestion, Some(lead));
+        let step = g.knowledge_of(same, 7, "pot", "能煮饭。");
+        assert!(!step.decisions.iter().any(|d| matches!(d.event, Event::QuestionGrouped { .. })));
+        // another entry: it leaves and gets its own answer
+        let step = g.knowledge_of(seq, 8, "pot", "能煮粥。");
+        assert!(matches!(&step.decisions[0].event, Event::QuestionGrouped { comment_seq, by: GroupedBy::New, .. } if *comment_seq == seq));
+        assert!(step.decisions.iter().any(|d| matches!(&d.event, Event::ReplyDecided { comment_seqs, text, .. } if comment_seqs == &vec![seq] && text.contains("能煮粥"))));
     }
 
     #[test]

@@ -524,8 +524,9 @@ impl RoomState {
                     };
                     self.groups.join(*group_id, *by, who);
                 }
-                // only a group's lead is retrieved for
-                if *by != GroupedBy::New
+                // only a group's lead is retrieved for, and a question that
+                // joined by embedding similarity (its entry must agree)
+                if !matches!(by, GroupedBy::New | GroupedBy::Similar)
                     && let Some(c) = self.pending_comments.get_mut(comment_seq)
                 {
                     c.awaiting_retrieval = false;

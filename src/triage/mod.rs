@@ -6,6 +6,12 @@
 
 use crate::events::{Intent, Lang};
 
+pub mod classifier;
+pub mod service;
+
+pub use classifier::{OnnxTriager, Precision};
+pub use service::{TriageService, Triaged};
+
 pub trait Triager: Send + Sync {
     /// The classifier's name and version, recorded with every result.
     fn name(&self) -> &'static str;

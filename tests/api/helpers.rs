@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use liveroom::app::{Application, Settings};
+use liveroom::app::{Application, Settings, TriageMode};
 use liveroom::clock::{Clock, VirtualClock};
 use liveroom::db::{Durability, EmbeddedPostgres};
 use liveroom::events::{Envelope, Event};
@@ -89,6 +89,11 @@ pub async fn spawn_app_on(db_url: &str, import: bool) -> TestApp {
     spawn_app_configured(db_url, import, |_| {}).await
 }
 
+/// The app with the given comment triage (the other helpers use the keyword rules).
+pub async fn spawn_app_with(db_url: &str, import: bool, triage: TriageMode) -> TestApp {
+    spawn_app_configured(db_url, import, |s| s.triage = triage).await
+}
+
 /// The app on `db_url` with its settings adjusted by `configure` (e.g. an LLM endpoint).
 pub async fn spawn_app_configured(db_url: &str, import: bool, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let pool = liveroom::db::connect(db_url, 8).await.expect("connect");
@@ -99,6 +104,7 @@ pub async fn spawn_app_configured(db_url: &str, import: bool, configure: impl Fn
         handle_signals: false,
         http_workers: 1,
         admin_token: Some(ADMIN_TOKEN.into()),
+        triage: TriageMode::Rules,
         ..Settings::default()
     };
     configure(&mut settings);

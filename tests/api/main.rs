@@ -12,3 +12,4 @@ mod llm;
 mod replay;
 mod restart;
 mod retrieval;
+mod triage;
