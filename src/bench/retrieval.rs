@@ -77,7 +77,7 @@ fn catalogue_of(base: &[Product], entries: usize) -> Vec<Product> {
             q.brand_id = None;
             q.id = own_id(&p.id, entries);
             if copy > 0 {
-                q.id = format!("{}-c{copy}", p.id);
+                q.id = format!("{}-c{copy}", own_id(&p.id, entries));
                 q.name = format!("{} {copy}号款", p.name);
                 q.name_en = p.name_en.as_ref().map(|n| format!("{n} No.{copy}"));
                 q.aliases = p.aliases.iter().map(|a| format!("{a}{copy}号")).collect();

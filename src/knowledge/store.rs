@@ -237,6 +237,10 @@ pub async fn apply(pool: &PgPool, brand_id: &str, actor: &str, edit: Edit) -> Re
         .execute(&mut *tx)
         .await?;
     tx.commit().await.context("cannot commit")?;
+    // a large import changes the tables' statistics: plan retrieval with fresh ones
+    if changed_products.len() >= 200 {
+        sqlx::query("ANALYZE knowledge_entries").execute(pool).await.context("analyze")?;
+    }
     Ok(version)
 }
 
