@@ -38,7 +38,7 @@ pub struct Settings {
 
 /// `Auto`: the ONNX intent model when its files are under the models
 /// directory (`models/setup.sh`), else the keyword rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TriageMode {
     Auto,
     Rules,
@@ -76,7 +76,8 @@ impl Default for Settings {
             http_workers: 2,
             admin_token: None,
             llm: None,
-            triage: TriageMode::Auto,
+            // the model is opt-in until it keeps up with the ingest floor (see README)
+            triage: TriageMode::Rules,
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// Preview speech rate multiplier (1.0 = natural speed).
     #[arg(long, env = "LIVEROOM_RENDER_SPEED", default_value_t = 1.0)]
     pub render_speed: f64,
+    /// Comment triage: the keyword rules (default), the intent model when set up (auto), or the model.
+    #[arg(long, env = "LIVEROOM_TRIAGE", value_enum, default_value = "rules")]
+    pub triage: crate::app::TriageMode,
     /// Token that may create and delete brands over the API (`Authorization: Bearer <token>`).
     #[arg(long, env = "LIVEROOM_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -224,6 +227,7 @@ async fn serve(args: ServeArgs, demo: Option<DemoOptions>) -> anyhow::Result<Exi
         render_speed: args.render_speed,
         node_id: crate::app::default_node_id(args.port),
         admin_token: args.admin_token.clone(),
+        triage: args.triage,
         llm: args.llm.config(),
         ..Settings::default()
     };

@@ -41,6 +41,9 @@ pub struct IngestBenchArgs {
     /// Rounds; medians are reported.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Comment triage: the keyword rules (default), the intent model when set up (auto), or the model.
+    #[arg(long, value_enum, default_value = "rules")]
+    pub triage: crate::app::TriageMode,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -58,7 +61,7 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     let bench_url = crate::db::sibling_database_url(&database.url, "bench")?;
     crate::db::recreate_database(&database.url, &bench_url, true).await?;
     let pool = crate::db::connect(&bench_url, 8).await?;
-    let settings = Settings { port: 0, handle_signals: false, render_speed: 1.0, ..Settings::default() };
+    let settings = Settings { port: 0, handle_signals: false, render_speed: 1.0, triage: args.triage, ..Settings::default() };
     let app = Application::build(settings, pool.clone()).await?;
     let catalog = crate::knowledge::Catalog::demo();
     crate::knowledge::import_catalog(&pool, &catalog, "bench").await?;

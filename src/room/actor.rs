@@ -169,25 +169,12 @@ impl Room {
 
     fn run_effects(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
         let mut follow_up = Batch::default();
+        let mut model_triage: Vec<(i64, String)> = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Triage { comment_seq, text } if self.deps.triage.uses_model() => {
-                    // the model runs on the service's worker threads; the result comes back as an input
-                    let (service, session) = (self.deps.triage.clone(), self.session_id);
-                    let fut = async move {
-                        match service.triage(session, comment_seq, &text).await {
-                            Ok(t) => Event::CommentTriaged {
-                                comment_seq,
-                                intent: t.intent,
-                                lang: t.lang,
-                                classifier: t.classifier,
-                                confidence: t.confidence,
-                                similar_to: t.similar_to,
-                            },
-                            Err(e) => Event::DecisionFailed { stage: "triage".into(), error: format!("{e:#}"), comment_seq: Some(comment_seq) },
-                        }
-                    };
-                    ctx.spawn(fut.into_actor(self).map(|event, room, ctx| room.input(event, None, ctx)));
+                    // gathered: one model request set, one append for the batch's comments
+                    model_triage.push((comment_seq, text));
                 }
                 Effect::Triage { comment_seq, text } => {
                     // The rule triager costs microseconds: inline.
@@ -240,6 +227,50 @@ impl Room {
             }
         }
         self.append(follow_up, None, ctx);
+        if !model_triage.is_empty() {
+            // the model runs on the service's worker threads; the results of
+            // one batch of comments come back together, as one append
+            let (service, session) = (self.deps.triage.clone(), self.session_id);
+            let fut = async move {
+                let runs = model_triage.iter().map(|(comment_seq, text)| {
+                    let service = service.clone();
+                    async move {
+                        match service.triage(session, *comment_seq, text).await {
+                            Ok(t) => Event::CommentTriaged {
+                                comment_seq: *comment_seq,
+                                intent: t.intent,
+                                lang: t.lang,
+                                classifier: t.classifier,
+                                confidence: t.confidence,
+                                similar_to: t.similar_to,
+                            },
+                            Err(e) => Event::DecisionFailed {
+                                stage: "triage".into(),
+                                error: format!("{e:#}"),
+                                comment_seq: Some(*comment_seq),
+                            },
+                        }
+                    }
+                });
+                futures_util::future::join_all(runs).await
+            };
+            ctx.spawn(fut.into_actor(self).map(|events, room, ctx| room.inputs(events, ctx)));
+        }
+    }
+
+    /// Log and act on several inputs from inside the process, as one append.
+    fn inputs(&mut self, events: Vec<Event>, ctx: &Context<Self>) {
+        if self.state.ended || self.failed.is_some() {
+            for event in events {
+                self.input(event, None, ctx);
+            }
+            return;
+        }
+        let mut batch = Batch::default();
+        for event in events {
+            self.step(event, &mut batch);
+        }
+        self.append(batch, None, ctx);
     }
 
     /// Log and act on one input from inside the process.

@@ -8,7 +8,7 @@
 //! `CommentTriaged` event, so replay never needs the model.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
@@ -26,13 +26,14 @@ pub const WINDOW: usize = 256;
 const CACHE_CAP: usize = 100_000;
 /// Sessions with a window before the oldest ones are forgotten.
 const SESSIONS_CAP: usize = 10_000;
+/// Comments waiting for the model beyond which more are classified by the
+/// keyword rules (recorded as such): a node whose rooms get more distinct
+/// comments than its cores can classify sheds to the rules instead of
+/// queueing without bound and starving the log writer of CPU.
+const MAX_WAITING: usize = 64;
 
 /// A comment's triage result, as `CommentTriaged` records it.
-/// The least cosine for `similar_to` (see `triage`).
-const NEAR_DUPLICATE_FLOOR: f32 = 0.95;
-
 #[derive(Debug, Clone)]
-
 pub struct Triaged {
     pub intent: Intent,
     pub lang: Lang,
@@ -60,6 +61,10 @@ struct Inner {
     distinct: AtomicU64,
     cache_hits: AtomicU64,
     model_runs: Arc<AtomicU64>,
+    /// Comments sent to the workers and not answered yet.
+    waiting: AtomicUsize,
+    /// Comments classified by the rules because the model was busy.
+    shed: AtomicU64,
 }
 
 #[derive(Default)]
@@ -82,6 +87,8 @@ pub struct TriageStats {
     pub cache_hits: u64,
     /// Model runs (a run classifies a batch).
     pub model_runs: u64,
+    /// Comments classified by the rules because too many waited for the model.
+    pub shed: u64,
 }
 
 /// The cache key: case-folded, whitespace runs collapsed, trimmed.
@@ -156,6 +163,8 @@ impl TriageService {
                 distinct: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
                 model_runs,
+                waiting: AtomicUsize::new(0),
+                shed: AtomicU64::new(0),
             }),
         }
     }
@@ -182,6 +191,7 @@ impl TriageService {
             distinct: self.inner.distinct.load(Ordering::Relaxed),
             cache_hits: self.inner.cache_hits.load(Ordering::Relaxed),
             model_runs: self.inner.model_runs.load(Ordering::Relaxed),
+            shed: self.inner.shed.load(Ordering::Relaxed),
         }
     }
 
@@ -206,9 +216,19 @@ impl TriageService {
                 (c, true)
             }
             None => {
+                if self.inner.waiting.load(Ordering::Relaxed) >= MAX_WAITING {
+                    self.inner.shed.fetch_add(1, Ordering::Relaxed);
+                    return Ok(rules());
+                }
                 let (tx, rx) = oneshot::channel();
-                jobs.send(Job { text: text.to_string(), reply: tx }).map_err(|_| anyhow!("the triage workers stopped"))?;
-                let c = match rx.await.map_err(|_| anyhow!("the triage worker dropped the comment"))? {
+                self.inner.waiting.fetch_add(1, Ordering::Relaxed);
+                let sent = jobs.send(Job { text: text.to_string(), reply: tx });
+                let answer = match sent {
+                    Ok(()) => rx.await.map_err(|_| anyhow!("the triage worker dropped the comment")),
+                    Err(_) => Err(anyhow!("the triage workers stopped")),
+                };
+                self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
+                let c = match answer? {
                     Ok(c) => Arc::new(c),
                     // the model did not load (warned once at load time)
                     Err(_) if self.inner.model.get().is_some_and(|r| r.is_err()) => return Ok(rules()),
@@ -224,11 +244,8 @@ impl TriageService {
             }
         };
         let model = self.loaded().ok_or_else(|| anyhow!("triage result without a loaded model"))?;
-        // The room groups questions by `similar_to` without retrieving for each,
-        // so it must mean the same question: the trained threshold (0.79)
-        // also joins different questions of the same shape ("这个锅能煮饭吗" /
-        // "这个锅能煮粥吗" score 0.93), hence the higher floor.
-        let similar_to = self.near_duplicate(session, seq, &result, model.similar_threshold().max(NEAR_DUPLICATE_FLOOR));
+        // a hint: the room's policy checks it against the retrieved entry
+        let similar_to = self.near_duplicate(session, seq, &result, model.similar_threshold());
         Ok(Triaged {
             intent: result.intent,
             lang,
@@ -272,10 +289,12 @@ impl TriageService {
     }
 }
 
-/// Nice 5 for the calling thread (Linux: niceness is per thread).
+/// Nice 19 for the calling thread (Linux: niceness is per thread): the model
+/// runs on CPU the log writer and the rooms leave over; under overload the
+/// queue fills and comments shed to the rules (`MAX_WAITING`).
 fn lower_priority() {
     // SAFETY: setpriority only reads its integer arguments
-    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 5) };
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
 }
 
 fn worker(rx: &Mutex<mpsc::Receiver<Job>>, loaded: &Loaded, max_batch: usize, runs: &AtomicU64) {
