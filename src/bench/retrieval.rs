@@ -16,15 +16,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Args;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{median, percentile, round};
 use crate::cli::DbArgs;
 use crate::db::Database;
-use crate::knowledge::catalog::{Catalog, Product};
+use crate::eval::retrieval::Query;
+use crate::knowledge::catalog::Product;
 use crate::knowledge::store::{self, Edit};
 use crate::knowledge::{Mode, Retriever};
 
@@ -41,13 +40,6 @@ pub struct RetrievalBenchArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub db: DbArgs,
-}
-
-#[derive(Debug, Deserialize)]
-struct Query {
-    query: String,
-    product_on_stage: Option<String>,
-    relevant: Vec<String>,
 }
 
 /// Product ids are global: each catalogue's copy 0 gets the original id with this suffix.
@@ -101,13 +93,7 @@ fn catalogue_of(base: &[Product], entries: usize) -> Vec<Product> {
 
 pub async fn run(args: RetrievalBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!args.sizes.is_empty() && args.passes >= 1, "need at least one size and one pass");
-    let catalog: Catalog = serde_json::from_str(&std::fs::read_to_string(args.data.join("catalog.json")).context("cannot read catalog.json")?)?;
-    let queries: Vec<Query> = std::fs::read_to_string(args.data.join("queries.jsonl"))
-        .context("cannot read queries.jsonl")?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).with_context(|| format!("bad query line: {l}")))
-        .collect::<anyhow::Result<_>>()?;
+    let (catalog, queries) = crate::eval::retrieval::load(&args.data)?;
 
     let database = Database::open(args.db.database_url.as_deref(), &args.db.data_dir).await?;
     let url = crate::db::sibling_database_url(&database.url, "benchret")?;
@@ -166,9 +152,9 @@ pub async fn run(args: RetrievalBenchArgs) -> anyhow::Result<()> {
             .filter_map(|q| {
                 let on_stage = own_id(q.product_on_stage.as_deref()?, size);
                 ids.contains(on_stage.as_str()).then(|| Query {
-                    query: q.query.clone(),
                     product_on_stage: Some(on_stage),
                     relevant: q.relevant.iter().map(|k| own_key(k, size)).collect(),
+                    ..q.clone()
                 })
             })
             .collect();

@@ -56,6 +56,22 @@ pub(crate) fn environment(dir: &Path) -> anyhow::Result<&'static ort::environmen
     env.as_ref().map_err(|e| anyhow!("{e}"))
 }
 
+/// A session over the graph in `file`: one intra-op thread and no
+/// spin-waiting after a run (on two cores, cycles spent spinning are taken
+/// from the event log and Postgres).
+pub(crate) fn session_from_file(env: &'static ort::environment::Environment, file: &Path) -> anyhow::Result<Session> {
+    Session::builder(env)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_intra_threads(1)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_intra_op_spinning(false)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_inter_op_spinning(false)
+        .map_err(|e| anyhow!("{e}"))?
+        .commit_from_file(file)
+        .map_err(|e| anyhow!("cannot load {}: {e}", file.display()))
+}
+
 impl Embedder {
     /// Load the encoder from `dir` (see `models_dir`).
     pub fn load(dir: &Path) -> anyhow::Result<Embedder> {
@@ -64,19 +80,7 @@ impl Embedder {
         if !model.exists() || !tokenizer_file.exists() {
             anyhow::bail!("sentence encoder not found under {} (run models/setup.sh)", dir.display());
         }
-        let env = environment(dir)?;
-        let session = Session::builder(env)
-            .map_err(|e| anyhow!("{e}"))?
-            .with_intra_threads(1)
-            .map_err(|e| anyhow!("{e}"))?
-            // no spin-waiting after a run: on two cores, cycles spent spinning
-            // are taken from the event log and Postgres
-            .with_intra_op_spinning(false)
-            .map_err(|e| anyhow!("{e}"))?
-            .with_inter_op_spinning(false)
-            .map_err(|e| anyhow!("{e}"))?
-            .commit_from_file(&model)
-            .map_err(|e| anyhow!("cannot load {}: {e}", model.display()))?;
+        let session = session_from_file(environment(dir)?, &model)?;
         let tokenizer = Tokenizer::from_file(&tokenizer_file)
             .map_err(|e| anyhow!("cannot load {}: {e}", tokenizer_file.display()))?;
         Ok(Embedder { session: Mutex::new(session), tokenizer, name: "use-m-v3-int8" })

@@ -25,15 +25,30 @@ pub struct RetrievalEvalArgs {
     pub db: DbArgs,
 }
 
-#[derive(Debug, Deserialize)]
-struct Query {
-    id: String,
-    query: String,
-    product_on_stage: Option<String>,
-    relevant: Vec<String>,
-    split: String,
+/// A labelled query of `queries.jsonl`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Query {
+    pub id: String,
+    pub query: String,
+    pub product_on_stage: Option<String>,
+    /// Entry keys that answer it.
+    pub relevant: Vec<String>,
+    pub split: String,
     #[serde(default)]
-    style: String,
+    pub style: String,
+}
+
+/// The labelled set in `dir`: its catalogue and its queries.
+pub fn load(dir: &std::path::Path) -> anyhow::Result<(Catalog, Vec<Query>)> {
+    let catalog: Catalog = serde_json::from_str(&std::fs::read_to_string(dir.join("catalog.json")).context("cannot read catalog.json")?)
+        .context("catalog.json does not parse")?;
+    let queries: Vec<Query> = std::fs::read_to_string(dir.join("queries.jsonl"))
+        .context("cannot read queries.jsonl")?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).with_context(|| format!("bad query line: {l}")))
+        .collect::<anyhow::Result<_>>()?;
+    Ok((catalog, queries))
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -78,16 +93,7 @@ impl Metrics {
 const MODES: [(Mode, &str); 3] = [(Mode::Fts, "fts"), (Mode::Vector, "vector"), (Mode::Hybrid, "hybrid")];
 
 pub async fn run(args: RetrievalEvalArgs) -> anyhow::Result<()> {
-    let catalog: Catalog = serde_json::from_str(
-        &std::fs::read_to_string(args.data.join("catalog.json")).context("cannot read catalog.json")?,
-    )
-    .context("catalog.json does not parse")?;
-    let queries: Vec<Query> = std::fs::read_to_string(args.data.join("queries.jsonl"))
-        .context("cannot read queries.jsonl")?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).with_context(|| format!("bad query line: {l}")))
-        .collect::<anyhow::Result<_>>()?;
+    let (catalog, queries) = load(&args.data)?;
     let brand_of: HashMap<&str, &str> =
         catalog.products.iter().map(|p| (p.id.as_str(), p.brand_id.as_deref().unwrap_or(""))).collect();
 

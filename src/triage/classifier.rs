@@ -98,16 +98,7 @@ impl OnnxTriager {
         let env = crate::embed::environment(models)?;
         let mut list = Vec::new();
         for _ in 0..sessions.max(1) {
-            let session = Session::builder(env)
-                .map_err(|e| anyhow!("{e}"))?
-                .with_intra_threads(1)
-                .map_err(|e| anyhow!("{e}"))?
-                .with_intra_op_spinning(false)
-                .map_err(|e| anyhow!("{e}"))?
-                .with_inter_op_spinning(false)
-                .map_err(|e| anyhow!("{e}"))?
-                .commit_from_file(&graph)
-                .map_err(|e| anyhow!("cannot load {}: {e}", graph.display()))?;
+            let session = crate::embed::session_from_file(env, &graph)?;
             list.push(Mutex::new(session));
         }
         let tokenizer = Tokenizer::from_file(&tokenizer_file).map_err(|e| anyhow!("cannot load {}: {e}", tokenizer_file.display()))?;

@@ -32,6 +32,22 @@ const SESSIONS_CAP: usize = 10_000;
 /// queueing without bound and starving the log writer of CPU.
 const MAX_WAITING: usize = 64;
 
+/// One comment waiting for the model, in `Inner::waiting`.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A comment's triage result, as `CommentTriaged` records it.
 #[derive(Debug, Clone)]
 pub struct Triaged {
@@ -221,13 +237,13 @@ impl TriageService {
                     return Ok(rules());
                 }
                 let (tx, rx) = oneshot::channel();
-                self.inner.waiting.fetch_add(1, Ordering::Relaxed);
-                let sent = jobs.send(Job { text: text.to_string(), reply: tx });
-                let answer = match sent {
+                // counted until answered, or until this future is dropped (a stopped room)
+                let waiting = Waiting::new(&self.inner.waiting);
+                let answer = match jobs.send(Job { text: text.to_string(), reply: tx }) {
                     Ok(()) => rx.await.map_err(|_| anyhow!("the triage worker dropped the comment")),
                     Err(_) => Err(anyhow!("the triage workers stopped")),
                 };
-                self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
+                drop(waiting);
                 let c = match answer? {
                     Ok(c) => Arc::new(c),
                     // the model did not load (warned once at load time)
