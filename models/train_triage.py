@@ -5,7 +5,7 @@ is never read here), embeds each comment with the USE-m int8 encoder
 (<cache>/use-m-v3, one comment per run), and trains a linear softmax head
 (numpy, full batch, Adam, zero init: deterministic) on two feature blocks:
 
-  - the 512-dim sentence embedding;
+  - the 512-dim sentence embedding, scaled by EMB_SCALE;
   - hashed counts of the encoder's own SentencePiece token ids, unigrams and
     bigrams, in NGRAM_BUCKETS buckets (computed inside the graph from
     `token_ids` / `row_splits`, so callers feed nothing new).
@@ -40,6 +40,12 @@ UNI_MUL = 2654435761
 BI_MUL = 1000003
 EOS = 2
 EPOCHS, LR, L2 = 300, 0.01, 1e-4
+# The sentence-embedding block is scaled up against the n-gram counts before
+# training (the unit-length embedding is otherwise drowned by the counts and
+# held back by the same L2). Chosen by 5-fold cross-validation on the train
+# split alone: macro-F1 0.797 at 1, 0.818 at 2, 0.823 at 3, 0.817 at 4. The
+# scale is folded into the stored weights, so the graph is unchanged.
+EMB_SCALE = 3.0
 
 
 def load_train(path):
@@ -237,9 +243,10 @@ def main():
     tok = tokenizers.Tokenizer.from_file(os.path.join(use_dir, "tokenizer.json"))
     ids = tokenize(tok, [r["text"] for r in rows])
     E = embed(os.path.join(use_dir, "model.onnx"), ids)
-    X = np.hstack([E, ngram_counts(ids)])
+    X = np.hstack([E * EMB_SCALE, ngram_counts(ids)])
     W, b = train_head(X, y)
     train_acc = float(((X @ W + b).argmax(1) == y).mean())
+    W[:E.shape[1]] *= EMB_SCALE  # the graph multiplies the unscaled embedding
     version = hashlib.sha256(W.tobytes() + b.tobytes()).hexdigest()[:12]
 
     # near-duplicate threshold, from the train split only: the 95th
@@ -263,7 +270,7 @@ def main():
         os.replace(tmp, os.path.join(out_dir, f"triage-{kind}.onnx"))
     meta = {"version": version, "labels": LABELS, "similar_threshold": threshold,
             "train_rows": len(rows), "train_accuracy": round(train_acc, 4),
-            "ngram_buckets": NGRAM_BUCKETS, "epochs": EPOCHS, "l2": L2}
+            "ngram_buckets": NGRAM_BUCKETS, "emb_scale": EMB_SCALE, "epochs": EPOCHS, "l2": L2}
     with open(os.path.join(out_dir, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")
