@@ -46,8 +46,15 @@ pub enum TriageMode {
     Model,
 }
 
-/// The node's triage service for `mode` (2 worker threads, batches of up to
-/// 16). The model loads in the background, so the node serves at once.
+/// Triage model worker threads and the most comments per model run.
+pub const TRIAGE_WORKERS: usize = 1;
+pub const TRIAGE_MAX_BATCH: usize = 32;
+
+/// The node's triage service for `mode`: one worker thread taking batches of
+/// up to 32 (`liveroom bench triage`: one worker gave 2,070-2,400 distinct
+/// comments/s at p99 10 ms on 2 cores, two workers 1,630/s at p99 17 ms, as
+/// they took the core the event loop needs). The model loads in the
+/// background, so the node serves at once.
 pub fn triage_service(mode: TriageMode) -> anyhow::Result<TriageService> {
     let dir = crate::embed::models_dir();
     let present = crate::triage::classifier::model_present(&dir);
@@ -55,7 +62,7 @@ pub fn triage_service(mode: TriageMode) -> anyhow::Result<TriageService> {
         TriageMode::Model if !present => anyhow::bail!("triage model not found under {} (run models/setup.sh)", dir.display()),
         TriageMode::Model | TriageMode::Auto if present => {
             tracing::info!("comment triage: ONNX intent model from {} (loading)", dir.display());
-            Ok(TriageService::load_in_background(dir, 2, 16))
+            Ok(TriageService::load_in_background(dir, TRIAGE_WORKERS, TRIAGE_MAX_BATCH))
         }
         _ => {
             tracing::info!(classifier = RuleTriager.name(), "comment triage: keyword rules (no model under {})", dir.display());

@@ -93,9 +93,9 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     let p99_ingest = percentile(&mut ingest_latency_ms, 99.0);
     println!("median: {events_per_s:.0} log events/s, {ingested_per_s:.0} viewer events/s, COPY {copy_per_s:.0} events/s ({:.0}% of COPY)", 100.0 * events_per_s / copy_per_s);
     println!("append-to-durable latency: p50 {p50_append:.2} ms, p99 {p99_append:.2} ms ({} appends); ingest request p99 {p99_ingest:.2} ms", append_ms.len());
-    app.rooms.end_all("bench over").await;
-    app.server_handle().stop(false).await;
-    pool.close().await;
+    teardown("ending the rooms", app.rooms.end_all("bench over")).await;
+    teardown("stopping the server", app.server_handle().stop(false)).await;
+    teardown("closing the pool", pool.close()).await;
     crate::db::recreate_database(&database.url, &bench_url, false).await?;
     println!(
         "{}",
@@ -109,6 +109,14 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
         })
     );
     Ok(())
+}
+
+/// One step of the bench's teardown, given up with a warning after 10 s:
+/// the bench database is dropped with FORCE afterwards in any case.
+async fn teardown<T>(what: &str, step: impl std::future::Future<Output = T>) {
+    if tokio::time::timeout(Duration::from_secs(10), step).await.is_err() {
+        tracing::warn!("bench teardown: {what} took over 10 s; going on");
+    }
 }
 
 async fn run_round(

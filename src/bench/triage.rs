@@ -36,11 +36,11 @@ pub struct TriageBenchArgs {
     /// Comments in flight at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
-    /// Worker threads (each with its own ONNX Runtime session).
-    #[arg(long, default_value_t = 2)]
+    /// Worker threads (each with its own ONNX Runtime session); the node's default.
+    #[arg(long, default_value_t = crate::app::TRIAGE_WORKERS)]
     pub workers: usize,
-    /// Most comments per model run.
-    #[arg(long, default_value_t = 16)]
+    /// Most comments per model run; the node's default.
+    #[arg(long, default_value_t = crate::app::TRIAGE_MAX_BATCH)]
     pub max_batch: usize,
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
