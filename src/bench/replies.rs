@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -69,7 +70,11 @@ struct Figures {
     /// The sentence on air finished before the cancel reached the renderer.
     finished_first: usize,
     fallbacks: usize,
-    unanswered: usize,
+    /// Comments skipped (not answered), by reason.
+    skipped: std::collections::BTreeMap<String, usize>,
+    /// Phase 1: ms from the comment's line to the lines of its retrieval,
+    /// LLM request and first streamed sentence.
+    stages: Vec<[f64; 3]>,
 }
 
 /// A room's console, parsed.
@@ -115,27 +120,37 @@ fn is_first_sentence(e: &Envelope, reply: &str) -> bool {
 enum Answer {
     Llm,
     Template,
-    None,
+    /// Skipped, with the reason.
+    None(String),
 }
 
 /// Post a comment; wait for its reply's first dispatched sentence.
-/// Returns (ms from logged to first sentence, reply id, how it was answered).
-async fn comment(room: &RoomHandle, probe: &mut Probe, n: usize, text: &str) -> anyhow::Result<(f64, String, Answer)> {
+/// Returns (ms from logged to first sentence, reply id, how it was answered,
+/// ms from logged to the lines of the retrieval, the LLM request and the
+/// first streamed sentence).
+async fn comment(room: &RoomHandle, probe: &mut Probe, n: usize, text: &str) -> anyhow::Result<(f64, String, Answer, [f64; 3])> {
     let viewer = Viewer { id: format!("v{n}"), name: format!("观众{}", n % 50), platform_msg_id: None };
     let receipt = room.addr.send(Ingest { events: vec![Event::ViewerCommented { viewer, text: text.into() }] }).await??;
     let seq = receipt.seqs[0];
     let (logged, _) = probe.until(Duration::from_secs(10), |e| (e.seq == seq).then_some(())).await.context("waiting for the comment line")?;
     let reply = crate::room::policy::reply_id_for(seq);
-    let (at, answer) = probe
-        .until(Duration::from_secs(10), |e| match &e.event {
-            _ if is_first_sentence(e, &reply) => Some(Answer::Llm),
-            Event::ReplyDecided { comment_seqs, .. } if comment_seqs.contains(&seq) => Some(Answer::Template),
-            Event::CommentSkipped { comment_seq, .. } if *comment_seq == seq => Some(Answer::None),
-            _ => None,
-        })
-        .await
-        .context("waiting for the first sentence")?;
-    Ok((at.duration_since(logged).as_secs_f64() * 1000.0, reply, answer))
+    // when each stage's line came, after the comment's
+    let mut stages = [f64::NAN; 3];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (at, answer) = loop {
+        let (at, e) = probe.next(deadline).await.context("waiting for the first sentence")?;
+        let ms = at.duration_since(logged).as_secs_f64() * 1000.0;
+        match &e.event {
+            _ if is_first_sentence(&e, &reply) => break (at, Answer::Llm),
+            Event::ReplyDecided { comment_seqs, .. } if comment_seqs.contains(&seq) => break (at, Answer::Template),
+            Event::CommentSkipped { comment_seq, reason, .. } if *comment_seq == seq => break (at, Answer::None(format!("{reason:?}"))),
+            Event::KnowledgeRetrieved { comment_seq, .. } if *comment_seq == seq => stages[0] = ms,
+            Event::LlmRequested { reply_id, .. } if *reply_id == reply => stages[1] = ms,
+            Event::LlmSentence { reply_id, index: 0, .. } if *reply_id == reply => stages[2] = ms,
+            _ => {}
+        }
+    };
+    Ok((at.duration_since(logged).as_secs_f64() * 1000.0, reply, answer, stages))
 }
 
 /// Cancel what is on air after `delay`; record the cancel's latency: from
@@ -207,10 +222,15 @@ async fn cancel(room: &RoomHandle, probe: &mut Probe, reply: &str, delay: Durati
 
 /// One trial: a question, its first sentence, a cancel after a random delay.
 async fn trial(room: &RoomHandle, probe: &mut Probe, n: usize, question: &str, delay: Duration, loaded: bool, f: &mut Figures) -> anyhow::Result<()> {
-    let (ms, reply, answer) = comment(room, probe, n, question).await?;
+    let (ms, reply, answer, stages) = comment(room, probe, n, question).await?;
     match answer {
         Answer::Llm => {
-            if loaded { f.first_sentence_loaded_ms.push(ms) } else { f.first_sentence_ms.push(ms) }
+            if loaded {
+                f.first_sentence_loaded_ms.push(ms)
+            } else {
+                f.first_sentence_ms.push(ms);
+                f.stages.push(stages);
+            }
             cancel(room, probe, &reply, delay, f).await
         }
         Answer::Template => {
@@ -220,8 +240,8 @@ async fn trial(room: &RoomHandle, probe: &mut Probe, n: usize, question: &str, d
             room.addr.send(Operate { command: OperatorCommand::CancelCurrent }).await??;
             Ok(())
         }
-        Answer::None => {
-            f.unanswered += 1;
+        Answer::None(reason) => {
+            *f.skipped.entry(reason).or_default() += 1;
             Ok(())
         }
     }
@@ -325,8 +345,12 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
     {
         let room = &handles[0];
         let mut probe = prepare(room).await?;
+        // each question once before any repeats: a repeat inside the
+        // room's window is answered already (skipped with that reason)
+        let mut order: Vec<usize> = (0..questions.len()).collect();
+        order.shuffle(&mut rng);
         for n in 0..args.latency_trials {
-            let q = &questions[rng.random_range(0..questions.len())];
+            let q = &questions[order[n % order.len()]];
             let delay = Duration::from_millis(rng.random_range(0..50));
             trial(room, &mut probe, n, q, delay, false, &mut f).await?;
         }
@@ -373,7 +397,9 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
         f.missed += g.missed;
         f.finished_first += g.finished_first;
         f.fallbacks += g.fallbacks;
-        f.unanswered += g.unanswered;
+        for (reason, n) in g.skipped {
+            *f.skipped.entry(reason).or_default() += n;
+        }
     }
     println!("phase 2: {rest} trials in {:.1} s", phase2.elapsed().as_secs_f64());
     // late stream output of cancelled replies has time to arrive
@@ -416,9 +442,14 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
         "cancel: {} ended a reply ({} between sentences, nothing on air; {} with the sentence on air already finished in the renderer), {} came after the reply was spoken; command to cancelled ack p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={})",
         f.cancels_hit, f.cancels_between_sentences, f.finished_first, f.missed, percentile(ca, 50.0), percentile(ca, 99.0), percentile(ca, 100.0), ca.len()
     );
+    let stage = |i: usize| median(&f.stages.iter().map(|s| s[i]).filter(|v| v.is_finite()).collect::<Vec<_>>());
     println!(
-        "template fallbacks: {}, unanswered (no knowledge): {}; sentences of cancelled replies spoken after the cancel: {spoken_after}; {events_total} events logged, replay reproduced every decision",
-        f.fallbacks, f.unanswered
+        "one room, medians after the comment's line: retrieval logged {:.1} ms, LLM request logged {:.1} ms, first streamed sentence logged {:.1} ms, dispatched {:.1} ms",
+        stage(0), stage(1), stage(2), median(&f.first_sentence_ms)
+    );
+    println!(
+        "template fallbacks: {}, comments skipped: {:?}; sentences of cancelled replies spoken after the cancel: {spoken_after}; {events_total} events logged, replay reproduced every decision",
+        f.fallbacks, f.skipped
     );
     let line = json!({
         "ttft_ms": round(median(&ttft), 1),
