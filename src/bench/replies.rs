@@ -5,7 +5,11 @@
 //! Phase 1 (latency; one room, one comment at a time): from the comment's
 //! line on the console (it is logged) to the line of its reply's first
 //! sentence being dispatched (the render command goes out with it); the
-//! reply is then cancelled at a random point within its first 50 ms.
+//! reply is then cancelled at a random point within its first 50 ms. In the
+//! first half the server's first chunk (after the first-token delay) holds
+//! the whole first sentence: the time beyond the delay is the room's own.
+//! In the second half every chunk is 3 characters, so the first sentence
+//! also waits for the chunks that complete it (`--token-ms` each).
 //! Phase 2 (cancel; several rooms at once): each reply is cancelled at a
 //! random point while it is spoken. Cancel latency runs from the line of the
 //! cancel decision to the line of the renderer's cancelled ack. At the end
@@ -40,11 +44,13 @@ pub struct RepliesBenchArgs {
     /// Delay between streamed tokens (3 characters each), ms.
     #[arg(long, default_value_t = 8)]
     pub token_ms: u64,
-    /// Cancel trials in all.
-    #[arg(long, default_value_t = 1000)]
+    /// Comments in all (each answered reply is a cancel trial; the rules
+    /// take some catalogue questions for remarks, skipped as not a question).
+    #[arg(long, default_value_t = 1100)]
     pub trials: usize,
-    /// Of them, latency trials (phase 1, one room, one at a time).
-    #[arg(long, default_value_t = 200)]
+    /// Of them, latency trials (phase 1, one room, one at a time; half with
+    /// the first sentence whole in the first chunk, half streamed).
+    #[arg(long, default_value_t = 400)]
     pub latency_trials: usize,
     /// Rooms in phase 2.
     #[arg(long, default_value_t = 16)]
@@ -60,7 +66,10 @@ pub struct RepliesBenchArgs {
 
 #[derive(Default)]
 struct Figures {
+    /// Phase 1, the first sentence whole in the first chunk.
     first_sentence_ms: Vec<f64>,
+    /// Phase 1, the first sentence streamed 3 characters per chunk.
+    first_sentence_streamed_ms: Vec<f64>,
     first_sentence_loaded_ms: Vec<f64>,
     cancel_ack_ms: Vec<f64>,
     /// Cancels that ended a reply (the rest came after it was spoken).
@@ -75,6 +84,29 @@ struct Figures {
     /// Phase 1: ms from the comment's line to the lines of its retrieval,
     /// LLM request and first streamed sentence.
     stages: Vec<[f64; 3]>,
+}
+
+impl Figures {
+    /// Add another part's figures (its phase 1 first sentences as `streamed`
+    /// or not).
+    fn absorb(&mut self, g: Figures, streamed: bool) {
+        if streamed {
+            self.first_sentence_streamed_ms.extend(g.first_sentence_ms);
+        } else {
+            self.first_sentence_ms.extend(g.first_sentence_ms);
+            self.stages.extend(g.stages);
+        }
+        self.first_sentence_loaded_ms.extend(g.first_sentence_loaded_ms);
+        self.cancel_ack_ms.extend(g.cancel_ack_ms);
+        self.cancels_hit += g.cancels_hit;
+        self.cancels_between_sentences += g.cancels_between_sentences;
+        self.missed += g.missed;
+        self.finished_first += g.finished_first;
+        self.fallbacks += g.fallbacks;
+        for (reason, n) in g.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+    }
 }
 
 /// A room's console, parsed.
@@ -336,23 +368,37 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(args.seed);
     let mut handles = Vec::new();
     for i in 0..args.rooms {
-        let spec = RoomSpec { room_id: format!("bench-replies-{i}"), brand_id: brand.clone(), experiment: None, policy: None };
+        // the catalogue's questions come again and again: answer repeats
+        // (the default keeps a group answered for a while and skips them)
+        let policy = crate::room::state::PolicyConfig { group_window_ms: 0, ..Default::default() };
+        let spec = RoomSpec { room_id: format!("bench-replies-{i}"), brand_id: brand.clone(), experiment: None, policy: Some(policy) };
         handles.push(app.rooms.open(&spec.room_id, Some(&spec)).await.context("open a bench room")?);
     }
     let mut f = Figures::default();
     let started = Instant::now();
-    // phase 1: one room, one comment at a time
+    // phase 1: one room, one comment at a time; the first half with the
+    // first sentence whole in the first chunk (the first token), the second
+    // with everything streamed 3 characters per chunk
     {
         let room = &handles[0];
         let mut probe = prepare(room).await?;
-        // each question once before any repeats: a repeat inside the
-        // room's window is answered already (skipped with that reason)
         let mut order: Vec<usize> = (0..questions.len()).collect();
         order.shuffle(&mut rng);
-        for n in 0..args.latency_trials {
-            let q = &questions[order[n % order.len()]];
-            let delay = Duration::from_millis(rng.random_range(0..50));
-            trial(room, &mut probe, n, q, delay, false, &mut f).await?;
+        let half = args.latency_trials / 2;
+        for (streamed, trials) in [(false, 0..half), (true, half..args.latency_trials)] {
+            let behavior = if streamed {
+                testserver::grounded(args.first_token_ms, args.token_ms)
+            } else {
+                testserver::grounded_first_sentence_whole(args.first_token_ms, args.token_ms)
+            };
+            server.set_behavior(behavior);
+            let mut g = Figures::default();
+            for n in trials {
+                let q = &questions[order[n % order.len()]];
+                let delay = Duration::from_millis(rng.random_range(0..50));
+                trial(room, &mut probe, n, q, delay, false, &mut g).await?;
+            }
+            f.absorb(g, streamed);
         }
     }
     println!("phase 1: {} trials in {:.1} s", args.latency_trials, started.elapsed().as_secs_f64());
@@ -390,16 +436,7 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
                 return Err(e);
             }
         };
-        f.first_sentence_loaded_ms.extend(g.first_sentence_loaded_ms);
-        f.cancel_ack_ms.extend(g.cancel_ack_ms);
-        f.cancels_hit += g.cancels_hit;
-        f.cancels_between_sentences += g.cancels_between_sentences;
-        f.missed += g.missed;
-        f.finished_first += g.finished_first;
-        f.fallbacks += g.fallbacks;
-        for (reason, n) in g.skipped {
-            *f.skipped.entry(reason).or_default() += n;
-        }
+        f.absorb(g, false);
     }
     println!("phase 2: {rest} trials in {:.1} s", phase2.elapsed().as_secs_f64());
     // late stream output of cancelled replies has time to arrive
@@ -421,7 +458,7 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
     drop(app);
     let _ = crate::db::recreate_database(&database.url, &bench_url, false).await;
 
-    let trials = f.first_sentence_ms.len() + f.first_sentence_loaded_ms.len();
+    let trials = f.first_sentence_ms.len() + f.first_sentence_streamed_ms.len() + f.first_sentence_loaded_ms.len();
     let fs = &mut f.first_sentence_ms.clone();
     let fl = &mut f.first_sentence_loaded_ms.clone();
     let ca = &mut f.cancel_ack_ms.clone();
@@ -431,11 +468,16 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
         median(&ttft)
     );
     println!(
-        "first sentence dispatched after the comment is logged, one room: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={}); budget first token + 20 = {} ms",
+        "first sentence dispatched after the comment is logged, one room, the first sentence whole in the first chunk: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={}); budget first token + 20 = {} ms",
         percentile(fs, 50.0), percentile(fs, 99.0), percentile(fs, 100.0), fs.len(), args.first_token_ms + 20
     );
+    let st = &mut f.first_sentence_streamed_ms.clone();
     println!(
-        "first sentence with {} rooms at once: p50 {:.1} ms, p99 {:.1} ms (n={})",
+        "the same with the first sentence streamed too, {} ms per 3-character chunk: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={})",
+        args.token_ms, percentile(st, 50.0), percentile(st, 99.0), percentile(st, 100.0), st.len()
+    );
+    println!(
+        "first sentence with {} rooms at once (streamed): p50 {:.1} ms, p99 {:.1} ms (n={})",
         args.rooms, percentile(fl, 50.0), percentile(fl, 99.0), fl.len()
     );
     println!(
@@ -454,6 +496,7 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
     let line = json!({
         "ttft_ms": round(median(&ttft), 1),
         "first_sentence_after_comment_ms": {"p50": round(percentile(fs, 50.0), 1), "p99": round(percentile(fs, 99.0), 1)},
+        "first_sentence_streamed_ms": {"p50": round(percentile(st, 50.0), 1), "p99": round(percentile(st, 99.0), 1), "token_ms": args.token_ms},
         "cancel_ack_ms": {"p50": round(percentile(ca, 50.0), 1), "p99": round(percentile(ca, 99.0), 1)},
         "trials": trials,
         "spoken_after_cancel": spoken_after,

@@ -10,6 +10,8 @@
 
 pub mod text;
 
+use std::sync::LazyLock;
+
 use pinyin::ToPinyin;
 use serde::{Deserialize, Serialize};
 
@@ -142,24 +144,38 @@ pub fn injection(text: &str) -> Option<ComplianceHit> {
 
 /// The first sensitive word in a comment (built-in list plus `extra`).
 pub fn sensitive(text: &str, extra: &[String]) -> Option<ComplianceHit> {
+    /// The built-in words' forms, made once.
+    static BUILT_IN: LazyLock<Vec<Listed>> = LazyLock::new(|| SENSITIVE_WORDS.iter().map(|w| Listed::of(w)).collect());
     let compact = compact(text);
-    let phonetic = Phonetic::of(text);
-    let listed = SENSITIVE_WORDS.iter().map(|w| w.to_string()).chain(extra.iter().cloned());
-    for word in listed {
-        let key = self::compact(&word);
-        if key.is_empty() {
+    let mut phonetic = None;
+    let extra: Vec<Listed> = extra.iter().map(|w| Listed::of(w)).collect();
+    for listed in BUILT_IN.iter().chain(extra.iter()) {
+        if listed.key.is_empty() {
             continue;
         }
-        if compact.contains(&key) {
-            return Some(hit("sensitive_word", &word, "exact"));
+        if compact.contains(&listed.key) {
+            return Some(hit("sensitive_word", &listed.word, "exact"));
         }
         // pinyin and homophones, for words of two syllables or more
-        let sound = Phonetic::of(&word);
-        if sound.syllables >= 2 && phonetic.contains(&sound) {
-            return Some(hit("sensitive_word", &word, "pinyin"));
+        let phonetic = phonetic.get_or_insert_with(|| Phonetic::of(text));
+        if listed.sound.syllables >= 2 && phonetic.contains(&listed.sound) {
+            return Some(hit("sensitive_word", &listed.word, "pinyin"));
         }
     }
     None
+}
+
+/// A listed word, its compact form and its sound.
+struct Listed {
+    word: String,
+    key: String,
+    sound: Phonetic,
+}
+
+impl Listed {
+    fn of(word: &str) -> Listed {
+        Listed { word: word.to_string(), key: compact(word), sound: Phonetic::of(word) }
+    }
 }
 
 /// The result of reviewing an output text.

@@ -224,6 +224,19 @@ pub fn grounded(first_delay_ms: u64, token_delay_ms: u64) -> Behavior {
     })
 }
 
+/// Answers from the facts; the first chunk, after `first_delay_ms`, holds the
+/// whole first sentence (a server that sends its first tokens together), the
+/// rest streams 3 characters per chunk.
+pub fn grounded_first_sentence_whole(first_delay_ms: u64, token_delay_ms: u64) -> Behavior {
+    Arc::new(move |body: &Value| {
+        let answer = grounded_answer(body);
+        let cut = answer.char_indices().find(|(_, c)| matches!(c, '！' | '!' | '。' | '?' | '？')).map_or(answer.len(), |(i, c)| i + c.len_utf8());
+        let mut chunks = vec![answer[..cut].to_string()];
+        chunks.extend(tokens(&answer[cut..], 3));
+        Script::Stream { first_delay_ms, token_delay_ms, tokens: chunks, end: End::Done }
+    })
+}
+
 /// An adversarial model: its answer states wrong figures (every number of
 /// the facts changed, plus an invented price in Arabic and Chinese numerals
 /// and an invented discount), between grounded sentences.
