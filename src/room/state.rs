@@ -4,7 +4,7 @@
 //! and the state: no clock, no I/O. Everything is kept in ordered containers
 //! so the serialised state, and so its digest, is the same on every replay.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -602,10 +602,31 @@ impl RoomState {
 
 /// The name the room may speak: the viewer's name, sanitised (a name with
 /// instructions, sensitive words or absolute terms becomes a neutral one).
+///
+/// Names repeat across a session's events (each join, comment, gift), and
+/// the checks cost more than the rest of a fold step, so results are kept
+/// per thread (a pure function's results: replay is unchanged).
 pub fn display_name(viewer: &crate::events::Viewer) -> String {
-    let name = if viewer.name.trim().is_empty() { &viewer.id } else { &viewer.name };
-    let fallback = if name.chars().any(crate::events::is_cjk) || viewer.name.trim().is_empty() { "这位朋友" } else { "friend" };
-    crate::compliance::sanitize_name(name, fallback)
+    thread_local! {
+        static NAMES: std::cell::RefCell<HashMap<(String, bool), String>> = std::cell::RefCell::new(HashMap::new());
+    }
+    const NAMES_CAP: usize = 20_000;
+    let blank = viewer.name.trim().is_empty();
+    let name = if blank { &viewer.id } else { &viewer.name };
+    NAMES.with(|names| {
+        let key = (name.clone(), blank);
+        if let Some(found) = names.borrow().get(&key) {
+            return found.clone();
+        }
+        let fallback = if blank || name.chars().any(crate::events::is_cjk) { "这位朋友" } else { "friend" };
+        let spoken = crate::compliance::sanitize_name(name, fallback);
+        let mut names = names.borrow_mut();
+        if names.len() >= NAMES_CAP {
+            names.clear();
+        }
+        names.insert(key, spoken.clone());
+        spoken
+    })
 }
 
 pub fn skip_code(reason: crate::events::SkipReason) -> String {
