@@ -287,14 +287,19 @@ impl TriageService {
         }
         let (last, window) = w.by_session.entry(session).or_default();
         *last = tick;
-        let mut best: Option<(f32, i64)> = None;
-        for (s, other) in window.iter() {
-            if *s >= seq {
-                continue;
-            }
-            let cos = crate::embed::dot(&c.embedding, &other.embedding);
-            if cos >= threshold && best.is_none_or(|(b, _)| cos > b) {
-                best = Some((cos, *s));
+        // a repeat served from the cache shares its result with the earlier
+        // comments of that text: the earliest of them is the most similar
+        // (cosine 1), found without a scan
+        let mut best: Option<(f32, i64)> = window.iter().find(|(s, other)| *s < seq && Arc::ptr_eq(other, c)).map(|(s, _)| (1.0, *s));
+        if best.is_none() {
+            for (s, other) in window.iter() {
+                if *s >= seq {
+                    continue;
+                }
+                let cos = crate::embed::dot(&c.embedding, &other.embedding);
+                if cos >= threshold && best.is_none_or(|(b, _)| cos > b) {
+                    best = Some((cos, *s));
+                }
             }
         }
         if window.len() >= WINDOW {
