@@ -10,6 +10,7 @@
 //! air is cancelled, undispatched sentences are dropped, the stream stopped.
 
 use super::{Ctx, Effect};
+use crate::room::state::AckKind;
 use crate::events::{Event, Lang, RetrievedEntry, SentenceVerdict, SkipReason, Speaker, UtterancePurpose};
 use crate::llm::{grounding, prompts};
 use crate::room::templates;
@@ -151,6 +152,15 @@ impl Ctx<'_> {
         let Some(id) = self.active_llm_reply() else { return false };
         // unwrap: found just above
         let reply = self.state.llm_replies.get(&id).unwrap();
+        let yield_after = self.state.policy.llm_yield_after_sentences;
+        let more_to_come = !reply.pending.is_empty() || reply.stream_open;
+        if yield_after > 0 && reply.dispatched >= yield_after && more_to_come && self.thanks_may_barge_in() {
+            // at a sentence boundary: nothing of the reply is on air
+            self.end_llm_reply(&id, "barged_in");
+            return false;
+        }
+        // unwrap: ended only just above
+        let reply = self.state.llm_replies.get(&id).unwrap();
         if let Some((index, text)) = reply.pending.front().cloned() {
             let purpose = UtterancePurpose::LlmReply { reply_id: id.clone(), index, comment_seqs: reply.comment_seqs.clone() };
             let lang = reply.lang;
@@ -163,6 +173,15 @@ impl Ctx<'_> {
         let outcome = if reply.failed { "failed" } else { "spoken" };
         self.end_llm_reply(&id, outcome);
         false
+    }
+
+    /// A thank-you for a gift or an order waits, and the floor would go to
+    /// it (the interaction budget between pitch sentences allows it).
+    fn thanks_may_barge_in(&self) -> bool {
+        let pitch_available = !self.state.paused && self.state.sentence_at(self.state.cursor).is_some();
+        let budget_left =
+            !pitch_available || self.state.interactions_since_pitch < self.state.policy.max_interactions_between_pitch;
+        budget_left && self.fresh_acknowledgements().iter().any(|a| matches!(a.kind, AckKind::Gift | AckKind::Order))
     }
 
     /// The oldest generated reply with a sentence ready takes the floor,
@@ -363,6 +382,48 @@ mod tests {
         let step = r.when(Event::UtteranceCancelled { utterance_id: "u2".into() });
         let spoken = dispatched(&step);
         assert!(matches!(&step.decisions.last().unwrap().event, Event::UtteranceDispatched { purpose: UtterancePurpose::Pitch { .. }, .. }), "{spoken:?}");
+    }
+
+    #[test]
+    fn an_order_barges_in_at_a_sentence_boundary_after_two_sentences_and_the_stream_stops() {
+        let mut r = Room::with_llm();
+        let (id, _) = r.question();
+        r.sentence(&id, 0, "小鱼你好！");
+        r.when(Event::UtteranceFinished { utterance_id: "u1".into() });
+        let buyer = Viewer { id: "b".into(), name: "阿杰".into(), platform_msg_id: None };
+        // one sentence spoken: the reply keeps the floor, the thanks wait
+        r.when(Event::ViewerOrdered { viewer: buyer.clone(), product_id: "p".into(), quantity: 1, amount: 129.0 });
+        assert_eq!(dispatched(&r.sentence(&id, 1, "到手价129元。")), Vec::<String>::new());
+        assert_eq!(dispatched(&r.when(Event::UtteranceFinished { utterance_id: "u2".into() })), ["到手价129元。"]);
+        // two spoken, a third ready: at the boundary the thanks take the floor
+        r.sentence(&id, 2, "快下单吧！");
+        let step = r.when(Event::UtteranceFinished { utterance_id: "u3".into() });
+        assert!(matches!(&step.decisions[0].event, Event::LlmReplyEnded { outcome, dropped: 1, .. } if outcome == "barged_in"), "{:?}", types(&step));
+        assert!(step.effects.contains(&Effect::StopLlm { reply_id: id.clone() }));
+        assert!(matches!(&step.decisions.last().unwrap().event, Event::UtteranceDispatched { speaker: Speaker::Assistant, text, .. } if text.contains("阿杰")));
+        // what the stream still sends is not taken
+        assert!(r.sentence(&id, 3, "库存不多了！").decisions.is_empty());
+        assert!(r.state.llm_replies.is_empty());
+    }
+
+    #[test]
+    fn without_a_waiting_thanks_or_with_barge_in_off_the_reply_keeps_the_floor() {
+        for (order, yield_after) in [(false, 2), (true, 0)] {
+            let mut r = Room::with_llm();
+            r.state.policy.llm_yield_after_sentences = yield_after;
+            let (id, _) = r.question();
+            r.sentence(&id, 0, "小鱼你好！");
+            r.when(Event::UtteranceFinished { utterance_id: "u1".into() });
+            if order {
+                let buyer = Viewer { id: "b".into(), name: "阿杰".into(), platform_msg_id: None };
+                r.when(Event::ViewerOrdered { viewer: buyer, product_id: "p".into(), quantity: 1, amount: 129.0 });
+            }
+            r.sentence(&id, 1, "到手价129元。");
+            r.when(Event::UtteranceFinished { utterance_id: "u2".into() });
+            r.sentence(&id, 2, "快下单吧！");
+            let step = r.when(Event::UtteranceFinished { utterance_id: "u3".into() });
+            assert_eq!(dispatched(&step), ["快下单吧！"], "order {order}, yield after {yield_after}");
+        }
     }
 
     #[test]
