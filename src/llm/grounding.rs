@@ -6,6 +6,8 @@
 //! (九十九, 两百, 一千二百九十九, 九点九折, 三万). A single-character Chinese
 //! numeral counts only next to a unit (两件, 八折, 一百元 is a run), and a
 //! few idioms that are not quantities (一起, 一下, 十分...) are ignored.
+//! English number words count too (ninety-nine, one hundred and twenty-nine,
+//! nine point nine; a lone "one" only before a unit such as "dollar").
 
 /// One figure found in a text.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +163,92 @@ pub fn figures(text: &str) -> Vec<Figure> {
         }
         i += 1;
     }
+    out.extend(english_figures(text));
+    out
+}
+
+/// Value of an English number word: (value, kind) with kind 0 for a unit
+/// (zero..nineteen), 1 for a ten, 2 for hundred, 3 for a scale.
+fn en_word(w: &str) -> Option<(f64, u8)> {
+    const SMALL: [&str; 20] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
+        "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    ];
+    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    if let Some(i) = SMALL.iter().position(|x| *x == w) {
+        return Some((i as f64, 0));
+    }
+    if let Some(i) = TENS.iter().position(|x| *x == w) {
+        return Some(((i as f64 + 2.0) * 10.0, 1));
+    }
+    match w {
+        "hundred" => Some((100.0, 2)),
+        "thousand" => Some((1000.0, 3)),
+        "million" => Some((1_000_000.0, 3)),
+        _ => None,
+    }
+}
+
+/// Words after which a lone "one" is a quantity, not an article or pronoun.
+const EN_UNITS: [&str; 22] = [
+    "dollar", "dollars", "buck", "bucks", "yuan", "rmb", "piece", "pieces", "pack", "packs", "set", "sets", "item", "items",
+    "left", "percent", "kg", "gram", "grams", "year", "month", "day",
+];
+
+/// English number words (ninety-nine, one hundred and twenty-nine, nine
+/// point nine, two thousand): each run is one figure. A lone "one" counts
+/// only before a unit ("one dollar", not "this one").
+fn english_figures(text: &str) -> Vec<Figure> {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| !w.is_empty()).collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        if en_word(words[i]).is_none() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let (mut total, mut current) = (0.0, 0.0);
+        let mut decimals = String::new();
+        while i < words.len() {
+            let w = words[i];
+            if let Some((v, kind)) = en_word(w) {
+                match kind {
+                    0 | 1 => current += v,
+                    2 => current = f64::max(current, 1.0) * v,
+                    _ => {
+                        total += f64::max(current, 1.0) * v;
+                        current = 0.0;
+                    }
+                }
+                i += 1;
+            } else if w == "and" && i > start && words.get(i + 1).and_then(|n| en_word(n)).is_some_and(|(_, k)| k <= 1) {
+                i += 1;
+            } else if w == "point" && words.get(i + 1).and_then(|n| en_word(n)).is_some_and(|(v, k)| k == 0 && v < 10.0) {
+                i += 1;
+                while let Some((v, 0)) = words.get(i).and_then(|n| en_word(n)) {
+                    if v >= 10.0 {
+                        break;
+                    }
+                    decimals.push(char::from_digit(v as u32, 10).unwrap_or('0'));
+                    i += 1;
+                }
+                break;
+            } else {
+                break;
+            }
+        }
+        let raw = words[start..i].join(" ");
+        let lone_one = raw == "one" && !words.get(i).is_some_and(|n| EN_UNITS.contains(n));
+        let mut value = total + current;
+        if !decimals.is_empty() {
+            value = format!("{}.{decimals}", value as i64).parse().unwrap_or(value);
+        }
+        if !lone_one {
+            out.push(Figure { value, raw });
+        }
+    }
     out
 }
 
@@ -215,6 +303,19 @@ mod tests {
     fn idioms_and_lone_numerals_without_units_are_not_figures() {
         assert!(values("我们一起看一下，十分好用，一定喜欢").is_empty());
         assert!(values("这是一款好锅，一个人也能用").is_empty());
+    }
+
+    #[test]
+    fn english_number_words_are_figures() {
+        assert_eq!(values("only ninety-nine dollars today"), [99.0]);
+        assert_eq!(values("One hundred and twenty-nine yuan, two thousand sold"), [129.0, 2000.0]);
+        assert_eq!(values("nine point nine off"), [9.9]);
+        assert_eq!(values("just one dollar more"), [1.0]);
+        assert!(values("this one is the one for you, and someone will love it").is_empty());
+        let facts = vec!["Now 129 yuan, 860 in stock.".to_string()];
+        assert!(unsupported("Only one hundred twenty-nine yuan!", &facts, &[]).is_empty());
+        assert_eq!(unsupported("Only ninety-nine yuan!", &facts, &[]), ["ninety nine"]);
+        assert_eq!(unsupported("Just three left!", &facts, &[]), ["three"]);
     }
 
     #[test]
