@@ -229,12 +229,15 @@ async fn serve(args: ServeArgs, demo: Option<DemoOptions>) -> anyhow::Result<Exi
         admin_token: args.admin_token.clone(),
         triage: args.triage,
         llm: args.llm.config(),
+        // the signals are handled below: the rooms end before the server stops
+        handle_signals: false,
         ..Settings::default()
     };
     let app = Application::build(settings, pool.clone()).await?;
     let port = app.port;
     let rooms = app.rooms.clone();
     let handle = app.server_handle();
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     if let Some(demo) = demo {
         let catalog = crate::knowledge::Catalog::demo();
         crate::knowledge::import_catalog(&pool, &catalog, "demo-seed").await?;
@@ -258,26 +261,48 @@ async fn serve(args: ServeArgs, demo: Option<DemoOptions>) -> anyhow::Result<Exi
             }
         });
         if let Some(seconds) = demo.duration {
-            let handle = handle.clone();
+            let stop = stop.clone();
             actix_rt::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
-                handle.stop(true).await;
+                stop.notify_one();
             });
         }
         println!("demo room `demo` (session {}) is live", room.session_id);
     }
     println!("console: http://{}:{port}/?room=demo", args.host);
     println!("console websocket: ws://{}:{port}/ws/rooms/<room>/console", args.host);
-    app.run_until_stopped().await?;
     // SIGINT/SIGTERM (or the demo's duration): every room ends its session
+    // while the server still runs, then the server stops. (Stopping the
+    // server first shuts its worker runtimes down, and with them pooled
+    // connections the event log writer may still use.)
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    {
+        let (rooms, handle, stop) = (rooms.clone(), handle.clone(), stop.clone());
+        actix_rt::spawn(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+                _ = stop.notified() => {}
+            }
+            end_rooms(&rooms).await;
+            handle.stop(true).await;
+        });
+    }
+    app.run_until_stopped().await?;
+    // rooms opened while the server was stopping
+    end_rooms(&rooms).await;
+    drop(database);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// End every open room's session, printing each state digest.
+async fn end_rooms(rooms: &crate::room::registry::Rooms) {
     for (room, result) in rooms.end_all("shutdown").await {
         match result {
             Ok(digest) => println!("room {room} ended its session; state digest {digest}"),
             Err(e) => eprintln!("room {room} could not end its session: {e}"),
         }
     }
-    drop(database);
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn keys(which: KeysCommand, db: &DbArgs) -> anyhow::Result<ExitCode> {
