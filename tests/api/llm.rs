@@ -334,3 +334,49 @@ async fn a_real_llama_cpp_model_answers_a_chinese_question_end_to_end() {
     assert!(liveroom::replay::replay(&events).mismatches.is_empty());
     app.stop().await;
 }
+
+/// The short-video script over HTTP: templates without an LLM, generated
+/// sentences with one (an unsupported figure left out and listed), and
+/// clear errors for bad requests.
+#[actix_web::test]
+async fn the_video_script_route_builds_a_timed_grounded_script_and_rejects_bad_requests() {
+    let says = |v: &Value| -> Vec<String> {
+        v["cues"].as_array().unwrap().iter().filter(|c| c["kind"] == "say").map(|c| c["text"].as_str().unwrap().to_string()).collect()
+    };
+    // no LLM: the template script
+    let app = spawn_app().await;
+    let (status, v) = app.call_json("POST", "/api/video-script", None, json!({"product_id": "cooker"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["source"], "template");
+    assert!(!says(&v).is_empty() && v["duration_ms"].as_i64().unwrap() > 0, "{v}");
+    assert!(v["cues"].as_array().unwrap().iter().any(|c| c["kind"] == "shot"), "{v}");
+    let (status, v) = app.call_json("POST", "/api/video-script", None, json!({"product_id": "cooker", "lang": "en"})).await;
+    assert_eq!((status, v["lang"].as_str()), (200, Some("en")), "{v}");
+    for (body, code, want) in [
+        (json!({"product_id": "no-such-product"}), 404, "product_not_found"),
+        (json!({"product_id": "cooker", "lang": "fr"}), 400, "invalid_request"),
+        (json!({"lang": "zh"}), 400, "invalid_request"),
+    ] {
+        let (status, v) = app.call_json("POST", "/api/video-script", None, body.clone()).await;
+        assert_eq!((status, v["code"].as_str()), (code, Some(want)), "{body}: {v}");
+    }
+    app.stop().await;
+
+    // with an LLM whose second sentence states a price no fact gives
+    let server = TestServer::start(Arc::new(|_: &Value| Script::Stream {
+        first_delay_ms: 5,
+        token_delay_ms: 1,
+        tokens: testserver::tokens("这款电饭煲煮饭很香。今天只要19元！", 3),
+        end: End::Done,
+    }))
+    .await
+    .unwrap();
+    let app = app_with_llm(&server, |_| {}).await;
+    let (status, v) = app.call_json("POST", "/api/video-script", None, json!({"product_id": "cooker"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["source"], "llm", "{v}");
+    assert!(v["prompt_version"].is_string(), "{v}");
+    assert_eq!(v["dropped"], json!(["今天只要19元！"]), "{v}");
+    assert!(says(&v).iter().any(|t| t.contains("煮饭很香")) && !says(&v).iter().any(|t| t.contains("19")), "{v}");
+    app.stop().await;
+}
