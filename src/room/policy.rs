@@ -404,14 +404,11 @@ impl Ctx<'_> {
         if self.llm_reply_holds_floor() {
             return true;
         }
-        let pitch_available = !self.state.paused && self.state.sentence_at(self.state.cursor).is_some();
-        let budget_left =
-            !pitch_available || self.state.interactions_since_pitch < self.state.policy.max_interactions_between_pitch;
-        if budget_left {
+        let pitch_available = self.pitch_available();
+        if self.interaction_budget_left() {
             self.expire_groups();
             let fresh = self.fresh_acknowledgements();
-            let thanks_first = fresh.iter().any(|a| matches!(a.kind, AckKind::Gift | AckKind::Order));
-            if thanks_first {
+            if thanks_first(&fresh) {
                 self.speak_acknowledgements(&fresh);
                 return true;
             }
@@ -440,6 +437,17 @@ impl Ctx<'_> {
             self.dispatch(Speaker::Host, text, Lang::Zh, UtterancePurpose::Pitch { pos }, "product", product_id);
         }
         true
+    }
+
+    /// A pitch sentence is there to speak (not paused, not at the end).
+    fn pitch_available(&self) -> bool {
+        !self.state.paused && self.state.sentence_at(self.state.cursor).is_some()
+    }
+
+    /// An interaction (reply, thanks, welcome) may take the floor before the
+    /// next pitch sentence.
+    fn interaction_budget_left(&self) -> bool {
+        !self.pitch_available() || self.state.interactions_since_pitch < self.state.policy.max_interactions_between_pitch
     }
 
     /// Thanks and welcomes still worth saying (the dispatch clears them all).
@@ -578,6 +586,11 @@ impl Ctx<'_> {
 }
 
 
+/// Thanks for a gift or an order among `fresh` go before replies.
+fn thanks_first(fresh: &VecDeque<Acknowledgement>) -> bool {
+    fresh.iter().any(|a| matches!(a.kind, AckKind::Gift | AckKind::Order))
+}
+
 #[cfg(test)]
 mod tests {
     //! Given events / when an input / then decisions: the policy alone.
@@ -586,6 +599,20 @@ mod tests {
     use super::*;
     use crate::events::{StagedProduct, Viewer};
     use crate::room::state::PolicyConfig;
+
+    /// One step of room `t`: `event` as its next input, logged at `ts`.
+    pub(in crate::room::policy) fn step_at(state: &mut RoomState, ts: i64, event: Event) -> Step {
+        let input = Envelope {
+            room_id: "t".into(),
+            session_id: Uuid::nil(),
+            seq: state.last_seq + 1,
+            ts,
+            version: SCHEMA_VERSION,
+            causation: None,
+            event,
+        };
+        step(state, &input)
+    }
 
     struct Given {
         state: RoomState,
@@ -619,16 +646,7 @@ mod tests {
 
         fn when(&mut self, event: Event) -> Step {
             self.ts += 1000;
-            let input = Envelope {
-                room_id: "t".into(),
-                session_id: Uuid::nil(),
-                seq: self.state.last_seq + 1,
-                ts: self.ts,
-                version: SCHEMA_VERSION,
-                causation: None,
-                event,
-            };
-            step(&mut self.state, &input)
+            step_at(&mut self.state, self.ts, event)
         }
 
         /// A comment, triaged as a price question; returns its seq.

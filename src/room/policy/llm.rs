@@ -10,7 +10,6 @@
 //! air is cancelled, undispatched sentences are dropped, the stream stopped.
 
 use super::{Ctx, Effect};
-use crate::room::state::AckKind;
 use crate::events::{Event, Lang, RetrievedEntry, SentenceVerdict, SkipReason, Speaker, UtterancePurpose};
 use crate::llm::{grounding, prompts};
 use crate::room::templates;
@@ -159,8 +158,6 @@ impl Ctx<'_> {
             self.end_llm_reply(&id, "barged_in");
             return false;
         }
-        // unwrap: ended only just above
-        let reply = self.state.llm_replies.get(&id).unwrap();
         if let Some((index, text)) = reply.pending.front().cloned() {
             let purpose = UtterancePurpose::LlmReply { reply_id: id.clone(), index, comment_seqs: reply.comment_seqs.clone() };
             let lang = reply.lang;
@@ -178,10 +175,7 @@ impl Ctx<'_> {
     /// A thank-you for a gift or an order waits, and the floor would go to
     /// it (the interaction budget between pitch sentences allows it).
     fn thanks_may_barge_in(&self) -> bool {
-        let pitch_available = !self.state.paused && self.state.sentence_at(self.state.cursor).is_some();
-        let budget_left =
-            !pitch_available || self.state.interactions_since_pitch < self.state.policy.max_interactions_between_pitch;
-        budget_left && self.fresh_acknowledgements().iter().any(|a| matches!(a.kind, AckKind::Gift | AckKind::Order))
+        self.interaction_budget_left() && super::thanks_first(&self.fresh_acknowledgements())
     }
 
     /// The oldest generated reply with a sentence ready takes the floor,
@@ -241,11 +235,10 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use uuid::Uuid;
 
-    use super::super::{Step, step};
+    use super::super::Step;
     use super::*;
-    use crate::events::{Envelope, Intent, OperatorCommand, SCHEMA_VERSION, StagedProduct, Viewer};
+    use crate::events::{Intent, OperatorCommand, StagedProduct, Viewer};
     use crate::room::state::{LlmPolicy, PolicyConfig, RoomState};
 
     struct Room {
@@ -273,16 +266,7 @@ mod tests {
 
         fn when(&mut self, event: Event) -> Step {
             self.ts += 100;
-            let input = Envelope {
-                room_id: "t".into(),
-                session_id: Uuid::nil(),
-                seq: self.state.last_seq + 1,
-                ts: self.ts,
-                version: SCHEMA_VERSION,
-                causation: None,
-                event,
-            };
-            step(&mut self.state, &input)
+            super::super::tests::step_at(&mut self.state, self.ts, event)
         }
 
         /// A price question retrieved; returns the reply id and the step of retrieval.
