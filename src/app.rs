@@ -59,13 +59,19 @@ pub fn triage_service(mode: TriageMode) -> anyhow::Result<TriageService> {
     let dir = crate::embed::models_dir();
     let present = crate::triage::classifier::model_present(&dir);
     match mode {
-        TriageMode::Model if !present => anyhow::bail!("triage model not found under {} (run models/setup.sh)", dir.display()),
+        TriageMode::Model if !present => {
+            anyhow::bail!("triage model not found under {} (run models/setup.sh)", dir.display())
+        }
         TriageMode::Model | TriageMode::Auto if present => {
             tracing::info!("comment triage: ONNX intent model from {} (loading)", dir.display());
             Ok(TriageService::load_in_background(dir, TRIAGE_WORKERS, TRIAGE_MAX_BATCH))
         }
         _ => {
-            tracing::info!(classifier = RuleTriager.name(), "comment triage: keyword rules (no model under {})", dir.display());
+            tracing::info!(
+                classifier = RuleTriager.name(),
+                "comment triage: keyword rules (no model under {})",
+                dir.display()
+            );
             Ok(TriageService::rules())
         }
     }
@@ -132,7 +138,8 @@ impl Application {
             tracing::info!(rooms = ?resumed, "resumed rooms with open sessions");
         }
         let data = web::Data::new(rooms.clone());
-        let admin_token = web::Data::new(crate::api::knowledge::AdminToken(settings.admin_token.clone().filter(|t| !t.is_empty())));
+        let admin_token =
+            web::Data::new(crate::api::knowledge::AdminToken(settings.admin_token.clone().filter(|t| !t.is_empty())));
         let listener = std::net::TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();

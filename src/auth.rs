@@ -84,7 +84,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub async fn create_key(pool: &PgPool, brand_id: &str, role: Role, label: &str, created_by: &str) -> anyhow::Result<NewKey> {
+pub async fn create_key(
+    pool: &PgPool,
+    brand_id: &str,
+    role: Role,
+    label: &str,
+    created_by: &str,
+) -> anyhow::Result<NewKey> {
     let mut id = [0u8; 6];
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut id);
@@ -173,11 +179,13 @@ pub async fn list_keys(pool: &PgPool, brand_id: &str) -> anyhow::Result<Vec<KeyI
 
 /// Revoke a key of `brand_id`; false when it has no such live key.
 pub async fn revoke_key(pool: &PgPool, brand_id: &str, key_id: &str) -> anyhow::Result<bool> {
-    let done = sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE brand_id = $1 AND key_id = $2 AND revoked_at IS NULL")
-        .bind(brand_id)
-        .bind(key_id)
-        .execute(pool)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_at = now() WHERE brand_id = $1 AND key_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(brand_id)
+    .bind(key_id)
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 

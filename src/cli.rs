@@ -164,7 +164,9 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args, None).await,
-        Command::Demo { serve: args, rate, seed, duration } => serve(args, Some(DemoOptions { rate, seed, duration })).await,
+        Command::Demo { serve: args, rate, seed, duration } => {
+            serve(args, Some(DemoOptions { rate, seed, duration })).await
+        }
         Command::Replay { session, json, db } => replay(&session, json, &db).await,
         Command::Migrate { db } => {
             let database = Database::open(db.database_url.as_deref(), &db.data_dir).await?;
@@ -310,7 +312,9 @@ async fn keys(which: KeysCommand, db: &DbArgs) -> anyhow::Result<ExitCode> {
     let pool = database.pool(2).await?;
     crate::db::migrate(&pool).await?;
     let brand = match &which {
-        KeysCommand::Create { brand, .. } | KeysCommand::List { brand } | KeysCommand::Revoke { brand, .. } => brand.clone(),
+        KeysCommand::Create { brand, .. } | KeysCommand::List { brand } | KeysCommand::Revoke { brand, .. } => {
+            brand.clone()
+        }
     };
     if !crate::knowledge::brand_exists(&pool, &brand).await? {
         anyhow::bail!("unknown brand {brand:?}");
@@ -327,7 +331,15 @@ async fn keys(which: KeysCommand, db: &DbArgs) -> anyhow::Result<ExitCode> {
         KeysCommand::List { .. } => {
             for k in crate::auth::list_keys(&pool, &brand).await? {
                 let state = if k.revoked_at.is_some() { "revoked" } else { "live" };
-                println!("{}  {:<8}  {:<7}  {}  by {}  {}", k.key_id, k.role.as_str(), state, k.created_at.format("%Y-%m-%d %H:%M"), k.created_by, k.label);
+                println!(
+                    "{}  {:<8}  {:<7}  {}  by {}  {}",
+                    k.key_id,
+                    k.role.as_str(),
+                    state,
+                    k.created_at.format("%Y-%m-%d %H:%M"),
+                    k.created_by,
+                    k.label
+                );
             }
         }
         KeysCommand::Revoke { key_id, .. } => {
@@ -354,14 +366,25 @@ async fn replay(session: &str, json: bool, db: &DbArgs) -> anyhow::Result<ExitCo
     println!("session {session_id} of room {}", report.room_id);
     let first = events.first().map(|e| e.ts).unwrap_or(0);
     let last = events.last().map(|e| e.ts).unwrap_or(0);
-    println!("events: {} over {:.1} s ({} inputs, {} decisions)", report.events, (last - first) as f64 / 1000.0, report.inputs, report.decisions_logged);
+    println!(
+        "events: {} over {:.1} s ({} inputs, {} decisions)",
+        report.events,
+        (last - first) as f64 / 1000.0,
+        report.inputs,
+        report.decisions_logged
+    );
     println!(
         "viewers: {} joins, {} leaves; comments: {}, replies decided: {}, skipped: {:?}",
         c.joins, c.leaves, c.comments, c.replies_decided, c.comments_skipped
     );
     println!(
         "likes: {}, gifts: {} (¥{:.2}), follows: {}, orders: {} (¥{:.2})",
-        c.likes, c.gifts, c.gift_value_cents as f64 / 100.0, c.follows, c.orders, c.order_value_cents as f64 / 100.0
+        c.likes,
+        c.gifts,
+        c.gift_value_cents as f64 / 100.0,
+        c.follows,
+        c.orders,
+        c.order_value_cents as f64 / 100.0
     );
     println!(
         "utterances: {} dispatched, {} finished, {} cancelled; pitch sentences: {}",

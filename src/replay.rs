@@ -58,7 +58,11 @@ pub fn replay(events: &[Envelope]) -> ReplayReport {
         let input = &events[i];
         if input.event.is_decision() {
             logged += 1;
-            mismatches.push(format!("seq {}: decision {} without an input before it", input.seq, input.event.type_name()));
+            mismatches.push(format!(
+                "seq {}: decision {} without an input before it",
+                input.seq,
+                input.event.type_name()
+            ));
             i += 1;
             continue;
         }
@@ -75,7 +79,11 @@ pub fn replay(events: &[Envelope]) -> ReplayReport {
                     expected.event.type_name(),
                     serde_json::to_string(&expected.event).unwrap_or_default()
                 )),
-                None => mismatches.push(format!("after seq {}: the policy decides {} but the log ends", input.seq, expected.event.type_name())),
+                None => mismatches.push(format!(
+                    "after seq {}: the policy decides {} but the log ends",
+                    input.seq,
+                    expected.event.type_name()
+                )),
             }
             j += 1;
         }

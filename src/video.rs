@@ -92,10 +92,12 @@ pub async fn load_product(pool: &PgPool, product_id: &str) -> anyhow::Result<Opt
         .filter_map(|s| s.as_str().map(str::to_string))
         .collect();
     let name: String = row.try_get("name")?;
-    let rows = sqlx::query("SELECT entry_id, kind, answer, answer_en FROM knowledge_entries WHERE product_id = $1 ORDER BY entry_id")
-        .bind(product_id)
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT entry_id, kind, answer, answer_en FROM knowledge_entries WHERE product_id = $1 ORDER BY entry_id",
+    )
+    .bind(product_id)
+    .fetch_all(pool)
+    .await?;
     let mut entries = Vec::new();
     for r in rows {
         entries.push(RetrievedEntry {
@@ -222,7 +224,11 @@ pub async fn build(p: &VideoProduct, lang: Lang, llm: Option<&LlmClient>) -> Vid
         let request = prompts::video_script(&p.brand_id, lang, &p.name, &p.entries);
         match client.complete(&request).await {
             Ok(generated) => {
-                let mut facts: Vec<String> = p.entries.iter().flat_map(|e| std::iter::once(e.answer.clone()).chain(e.answer_en.clone())).collect();
+                let mut facts: Vec<String> = p
+                    .entries
+                    .iter()
+                    .flat_map(|e| std::iter::once(e.answer.clone()).chain(e.answer_en.clone()))
+                    .collect();
                 facts.push(p.name.clone());
                 facts.extend(p.name_en.clone());
                 let mut kept = Vec::new();
@@ -266,15 +272,22 @@ pub async fn run_cli(args: VideoScriptArgs) -> anyhow::Result<ExitCode> {
     let pool = database.pool(2).await?;
     crate::db::migrate(&pool).await?;
     let Some(product) = load_product(&pool, &args.product).await? else {
-        anyhow::bail!("no product {:?} in the knowledge base (import a catalogue first, e.g. run the demo once)", args.product)
+        anyhow::bail!(
+            "no product {:?} in the knowledge base (import a catalogue first, e.g. run the demo once)",
+            args.product
+        )
     };
     let client = args.llm.config().map(LlmClient::new);
     let script = build(&product, lang, client.as_ref()).await;
     for cue in &script.cues {
         match cue {
             Cue::Shot { at_ms, shot } => println!("{:>6.1}s  [shot] {shot}", *at_ms as f64 / 1000.0),
-            Cue::Say { at_ms, duration_ms, text } => println!("{:>6.1}s  [say {:.1}s] {text}", *at_ms as f64 / 1000.0, *duration_ms as f64 / 1000.0),
-            Cue::Fact { at_ms, entry_id, text, .. } => println!("{:>6.1}s  [fact #{entry_id}] {text}", *at_ms as f64 / 1000.0),
+            Cue::Say { at_ms, duration_ms, text } => {
+                println!("{:>6.1}s  [say {:.1}s] {text}", *at_ms as f64 / 1000.0, *duration_ms as f64 / 1000.0)
+            }
+            Cue::Fact { at_ms, entry_id, text, .. } => {
+                println!("{:>6.1}s  [fact #{entry_id}] {text}", *at_ms as f64 / 1000.0)
+            }
         }
     }
     if let Some(e) = &script.llm_error {
@@ -316,7 +329,8 @@ mod tests {
         let (cues, duration) = timeline(&p, Lang::Zh, &sentences);
         assert!(matches!(&cues[0], Cue::Shot { at_ms: 0, shot } if shot == "host_closeup"));
         assert!(cues.iter().any(|c| matches!(c, Cue::Fact { entry_id: 1, .. })));
-        let says: Vec<i64> = cues.iter().filter_map(|c| if let Cue::Say { at_ms, .. } = c { Some(*at_ms) } else { None }).collect();
+        let says: Vec<i64> =
+            cues.iter().filter_map(|c| if let Cue::Say { at_ms, .. } = c { Some(*at_ms) } else { None }).collect();
         assert!(says.windows(2).all(|w| w[0] < w[1]));
         assert!(duration > *says.last().unwrap());
     }

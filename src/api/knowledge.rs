@@ -79,7 +79,9 @@ async fn principal(req: &HttpRequest, pool: &PgPool) -> Result<Principal, ApiErr
     if crate::auth::admin_token_matches(admin.as_deref(), presented) {
         return Ok(Principal::Admin);
     }
-    crate::auth::verify_key(pool, presented).await?.ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))
+    crate::auth::verify_key(pool, presented)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -98,7 +100,10 @@ async fn authorize(req: &HttpRequest, pool: &PgPool, brand_id: &str, access: Acc
                 return Err(ApiError::Forbidden(format!("this key belongs to brand {own:?}, not {brand_id:?}")));
             }
             if access == Access::Write && *role != Role::Editor {
-                return Err(ApiError::Forbidden(format!("a {} key cannot change knowledge; an editor key can", role.as_str())));
+                return Err(ApiError::Forbidden(format!(
+                    "a {} key cannot change knowledge; an editor key can",
+                    role.as_str()
+                )));
             }
             Ok(who)
         }
@@ -128,7 +133,8 @@ impl Page {
 
 fn paged<T: serde::Serialize>(items: Vec<T>, total: i64, limit: i64, offset: i64) -> HttpResponse {
     let next = (offset + (items.len() as i64) < total).then_some(offset + items.len() as i64);
-    HttpResponse::Ok().json(json!({"items": items, "total": total, "limit": limit, "offset": offset, "next_offset": next}))
+    HttpResponse::Ok()
+        .json(json!({"items": items, "total": total, "limit": limit, "offset": offset, "next_offset": next}))
 }
 
 // ---- brands ----
@@ -174,7 +180,12 @@ struct BrandUpdate {
     forbidden_claims: Option<Vec<ForbiddenClaim>>,
 }
 
-async fn update_brand(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn update_brand(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &path, Access::Write).await?;
     let update: BrandUpdate = json_body(&body, "brand")?;
@@ -200,7 +211,12 @@ async fn delete_brand(req: HttpRequest, rooms: RoomsData, path: web::Path<String
 
 // ---- products ----
 
-async fn list_products(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
+async fn list_products(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<String>,
+    q: web::Query<Page>,
+) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = q.bounds()?;
     authorize(&req, pool(&rooms), &path, Access::Read).await?;
     store::get_brand(pool(&rooms), &path).await?;
@@ -209,14 +225,26 @@ async fn list_products(req: HttpRequest, rooms: RoomsData, path: web::Path<Strin
 }
 
 /// Write one product edit and answer with the product and the new version.
-async fn write_product(pool: &PgPool, brand: &str, who: &Principal, edit: Edit, product_id: &str, status: u16) -> Result<HttpResponse, ApiError> {
+async fn write_product(
+    pool: &PgPool,
+    brand: &str,
+    who: &Principal,
+    edit: Edit,
+    product_id: &str,
+    status: u16,
+) -> Result<HttpResponse, ApiError> {
     let version = store::apply(pool, brand, &who.actor(), edit).await?;
     let product = store::get_product(pool, brand, product_id).await?;
     let status = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
     Ok(HttpResponse::build(status).json(json!({"product": product, "knowledge_version": version})))
 }
 
-async fn create_product(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn create_product(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &path, Access::Write).await?;
     let product: Product = json_body(&body, "product")?;
@@ -225,13 +253,22 @@ async fn create_product(req: HttpRequest, rooms: RoomsData, path: web::Path<Stri
     write_product(pool, &path, &who, edit, &id, 201).await
 }
 
-async fn get_product(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn get_product(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (brand, product) = path.into_inner();
     authorize(&req, pool(&rooms), &brand, Access::Read).await?;
     Ok(HttpResponse::Ok().json(store::get_product(pool(&rooms), &brand, &product).await?))
 }
 
-async fn put_product(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, String)>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn put_product(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let (brand, id) = path.into_inner();
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &brand, Access::Write).await?;
@@ -245,7 +282,11 @@ async fn put_product(req: HttpRequest, rooms: RoomsData, path: web::Path<(String
     write_product(pool, &brand, &who, Edit { upserts: vec![product], ..Default::default() }, &id, 200).await
 }
 
-async fn delete_product(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn delete_product(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (brand, id) = path.into_inner();
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &brand, Access::Write).await?;
@@ -255,7 +296,11 @@ async fn delete_product(req: HttpRequest, rooms: RoomsData, path: web::Path<(Str
 
 // ---- FAQ ----
 
-async fn list_faq(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn list_faq(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (brand, product) = path.into_inner();
     authorize(&req, pool(&rooms), &brand, Access::Read).await?;
     let p = store::get_product(pool(&rooms), &brand, &product).await?;
@@ -268,10 +313,18 @@ fn faq_id(p: &Product, f: &Faq) -> String {
     if let Some(id) = &f.id {
         return id.clone();
     }
-    (1..).map(|n| format!("{}-faq-{n}", p.id)).find(|id| !p.faq.iter().any(|x| x.id.as_deref() == Some(id))).unwrap_or_default()
+    (1..)
+        .map(|n| format!("{}-faq-{n}", p.id))
+        .find(|id| !p.faq.iter().any(|x| x.id.as_deref() == Some(id)))
+        .unwrap_or_default()
 }
 
-async fn create_faq(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, String)>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn create_faq(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let (brand, product) = path.into_inner();
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &brand, Access::Write).await?;
@@ -291,14 +344,23 @@ fn find_faq<'a>(p: &'a mut Product, id: &str) -> Result<&'a mut Faq, ApiError> {
     p.faq.iter_mut().find(|f| f.id.as_deref() == Some(id)).ok_or_else(|| ApiError::NotFound("faq", id.into()))
 }
 
-async fn get_faq(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+async fn get_faq(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (brand, product, faq) = path.into_inner();
     authorize(&req, pool(&rooms), &brand, Access::Read).await?;
     let mut p = store::get_product(pool(&rooms), &brand, &product).await?;
     Ok(HttpResponse::Ok().json(find_faq(&mut p, &faq)?.clone()))
 }
 
-async fn put_faq(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, String, String)>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn put_faq(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let (brand, product, id) = path.into_inner();
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &brand, Access::Write).await?;
@@ -310,7 +372,11 @@ async fn put_faq(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, St
     Ok(HttpResponse::Ok().json(json!({"faq": new, "knowledge_version": version})))
 }
 
-async fn delete_faq(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+async fn delete_faq(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (brand, product, id) = path.into_inner();
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &brand, Access::Write).await?;
@@ -330,7 +396,12 @@ async fn list_claims(req: HttpRequest, rooms: RoomsData, path: web::Path<String>
     Ok(paged(claims, total, total.max(1), 0))
 }
 
-async fn create_claim(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn create_claim(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &path, Access::Write).await?;
     let claim: ForbiddenClaim = json_body(&body, "forbidden claim")?;
@@ -344,7 +415,11 @@ async fn create_claim(req: HttpRequest, rooms: RoomsData, path: web::Path<String
     Ok(HttpResponse::Created().json(json!({"claim": claims.last(), "knowledge_version": version})))
 }
 
-async fn delete_claim(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn delete_claim(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (brand_id, claim) = path.into_inner();
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &brand_id, Access::Write).await?;
@@ -354,7 +429,8 @@ async fn delete_claim(req: HttpRequest, rooms: RoomsData, path: web::Path<(Strin
     if brand.forbidden_claims.len() == before {
         return Err(ApiError::NotFound("claim", claim));
     }
-    let version = store::apply(pool, &brand_id, &who.actor(), Edit { brand: Some(brand), ..Default::default() }).await?;
+    let version =
+        store::apply(pool, &brand_id, &who.actor(), Edit { brand: Some(brand), ..Default::default() }).await?;
     Ok(HttpResponse::Ok().json(json!({"knowledge_version": version})))
 }
 
@@ -371,7 +447,11 @@ fn is_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> {
         Some("csv") => Ok(true),
         Some("json") => Ok(false),
         Some(other) => Err(ApiError::InvalidRequest(format!("format must be json or csv, not {other:?}"))),
-        None => Ok(req.headers().get("content-type").and_then(|h| h.to_str().ok()).is_some_and(|c| c.starts_with("text/csv"))),
+        None => Ok(req
+            .headers()
+            .get("content-type")
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/csv"))),
     }
 }
 
@@ -379,7 +459,13 @@ fn is_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> {
 /// 422 `invalid_knowledge` with every problem (row, product, field) and
 /// nothing is written. `mode=merge` (default) creates or replaces the listed
 /// products; `mode=replace` also deletes the brand's other products.
-async fn import(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, q: web::Query<ImportQuery>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn import(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<String>,
+    q: web::Query<ImportQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &path, Access::Write).await?;
     let replace_all = match q.mode.as_deref() {
@@ -396,10 +482,15 @@ async fn import(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, q: 
             return Err(ApiError::InvalidRequest("import one brand at a time: use `brand`, not `brands`".into()));
         }
         let mut problems = Vec::new();
-        if let Some(b) = &catalog.brand {
-            if b.id != current.id {
-                problems.push(Problem { row: None, product_id: None, field: "brand.id".into(), message: format!("{:?} is not this brand ({:?})", b.id, current.id) });
-            }
+        if let Some(b) = &catalog.brand
+            && b.id != current.id
+        {
+            problems.push(Problem {
+                row: None,
+                product_id: None,
+                field: "brand.id".into(),
+                message: format!("{:?} is not this brand ({:?})", b.id, current.id),
+            });
         }
         if !problems.is_empty() {
             return Err(ApiError::InvalidKnowledge(problems));
@@ -418,7 +509,12 @@ async fn import(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, q: 
     Ok(HttpResponse::Ok().json(json!({"imported": n, "knowledge_version": version})))
 }
 
-async fn export(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, q: web::Query<ImportQuery>) -> Result<HttpResponse, ApiError> {
+async fn export(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<String>,
+    q: web::Query<ImportQuery>,
+) -> Result<HttpResponse, ApiError> {
     let pool = pool(&rooms);
     authorize(&req, pool, &path, Access::Read).await?;
     let catalog = store::export(pool, &path).await?;
@@ -432,7 +528,12 @@ async fn export(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, q: 
     }
 }
 
-async fn versions(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
+async fn versions(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<String>,
+    q: web::Query<Page>,
+) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = q.bounds()?;
     authorize(&req, pool(&rooms), &path, Access::Read).await?;
     store::get_brand(pool(&rooms), &path).await?;
@@ -458,18 +559,28 @@ struct KeyRequest {
     label: String,
 }
 
-async fn create_key(req: HttpRequest, rooms: RoomsData, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn create_key(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let pool = pool(&rooms);
     let who = authorize(&req, pool, &path, Access::Write).await?;
     let request: KeyRequest = json_body(&body, "key request")?;
-    let role = Role::parse(&request.role)
-        .ok_or_else(|| ApiError::InvalidRequest(format!("role must be editor, operator or analyst, not {:?}", request.role)))?;
+    let role = Role::parse(&request.role).ok_or_else(|| {
+        ApiError::InvalidRequest(format!("role must be editor, operator or analyst, not {:?}", request.role))
+    })?;
     store::get_brand(pool, &path).await?;
     let key = crate::auth::create_key(pool, &path, role, &request.label, &who.actor()).await?;
     Ok(HttpResponse::Created().json(key))
 }
 
-async fn revoke_key(req: HttpRequest, rooms: RoomsData, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn revoke_key(
+    req: HttpRequest,
+    rooms: RoomsData,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (brand, key) = path.into_inner();
     let pool = pool(&rooms);
     authorize(&req, pool, &brand, Access::Write).await?;

@@ -124,12 +124,17 @@ async fn open_room(rooms: web::Data<Arc<Rooms>>, body: web::Bytes) -> Result<Htt
     {
         return Err(ApiError::InvalidRequest("room_id must be 1-64 characters of [A-Za-z0-9_-]".into()));
     }
-    if let Some(exp) = &req.experiment {
-        if exp.name.is_empty() || exp.variants.len() < 2 {
-            return Err(ApiError::InvalidRequest("an experiment needs a name and at least two variants".into()));
-        }
+    if let Some(exp) = &req.experiment
+        && (exp.name.is_empty() || exp.variants.len() < 2)
+    {
+        return Err(ApiError::InvalidRequest("an experiment needs a name and at least two variants".into()));
     }
-    let spec = RoomSpec { room_id: req.room_id.clone(), brand_id: req.brand_id, experiment: req.experiment, policy: req.policy };
+    let spec = RoomSpec {
+        room_id: req.room_id.clone(),
+        brand_id: req.brand_id,
+        experiment: req.experiment,
+        policy: req.policy,
+    };
     let handle = rooms.open(&req.room_id, Some(&spec)).await?;
     Ok(HttpResponse::Ok().json(json!({"room_id": handle.room_id, "session_id": handle.session_id})))
 }
@@ -156,10 +161,10 @@ async fn operator_command(
             "bad command ({e}); expected {{\"command\": \"cancel_current\" | \"next_product\" | \"pause\" | \"resume\" | \"say\", \"text\"?: ..}}"
         ))
     })?;
-    if let OperatorCommand::Say { text } = &command {
-        if text.trim().is_empty() || text.chars().count() > crate::ingest::MAX_TEXT_CHARS {
-            return Err(ApiError::InvalidRequest("`say` needs a text of 1-500 characters".into()));
-        }
+    if let OperatorCommand::Say { text } = &command
+        && (text.trim().is_empty() || text.chars().count() > crate::ingest::MAX_TEXT_CHARS)
+    {
+        return Err(ApiError::InvalidRequest("`say` needs a text of 1-500 characters".into()));
     }
     let handle = room(&rooms, &path)?;
     let seq = handle.addr.send(Operate { command }).await.map_err(|_| crate::room::RoomError::Stopped)??;
@@ -200,8 +205,8 @@ struct VideoScriptRequest {
 
 /// A timed short-video script for a product (LLM when configured, templates otherwise).
 async fn video_script(rooms: web::Data<Arc<Rooms>>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let req: VideoScriptRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidRequest(format!("bad video-script request: {e}")))?;
+    let req: VideoScriptRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::InvalidRequest(format!("bad video-script request: {e}")))?;
     let lang = crate::video::parse_lang(req.lang.as_deref().unwrap_or("zh"))
         .ok_or_else(|| ApiError::InvalidRequest("lang must be zh or en".into()))?;
     let deps = rooms.deps();

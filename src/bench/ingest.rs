@@ -56,12 +56,16 @@ struct Round {
 }
 
 pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.rooms >= 1 && args.batch >= 1 && args.in_flight >= 1 && args.rounds >= 1, "counts must be at least 1");
+    anyhow::ensure!(
+        args.rooms >= 1 && args.batch >= 1 && args.in_flight >= 1 && args.rounds >= 1,
+        "counts must be at least 1"
+    );
     let database = Database::open(args.db.database_url.as_deref(), &args.db.data_dir).await?;
     let bench_url = crate::db::sibling_database_url(&database.url, "bench")?;
     crate::db::recreate_database(&database.url, &bench_url, true).await?;
     let pool = crate::db::connect(&bench_url, 8).await?;
-    let settings = Settings { port: 0, handle_signals: false, render_speed: 1.0, triage: args.triage, ..Settings::default() };
+    let settings =
+        Settings { port: 0, handle_signals: false, render_speed: 1.0, triage: args.triage, ..Settings::default() };
     let app = Application::build(settings, pool.clone()).await?;
     let catalog = crate::knowledge::Catalog::demo();
     crate::knowledge::import_catalog(&pool, &catalog, "bench").await?;
@@ -91,8 +95,14 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     let p50_append = percentile(&mut append_ms, 50.0);
     let p99_append = percentile(&mut append_ms, 99.0);
     let p99_ingest = percentile(&mut ingest_latency_ms, 99.0);
-    println!("median: {events_per_s:.0} log events/s, {ingested_per_s:.0} viewer events/s, COPY {copy_per_s:.0} events/s ({:.0}% of COPY)", 100.0 * events_per_s / copy_per_s);
-    println!("append-to-durable latency: p50 {p50_append:.2} ms, p99 {p99_append:.2} ms ({} appends); ingest request p99 {p99_ingest:.2} ms", append_ms.len());
+    println!(
+        "median: {events_per_s:.0} log events/s, {ingested_per_s:.0} viewer events/s, COPY {copy_per_s:.0} events/s ({:.0}% of COPY)",
+        100.0 * events_per_s / copy_per_s
+    );
+    println!(
+        "append-to-durable latency: p50 {p50_append:.2} ms, p99 {p99_append:.2} ms ({} appends); ingest request p99 {p99_ingest:.2} ms",
+        append_ms.len()
+    );
     teardown("ending the rooms", app.rooms.end_all("bench over")).await;
     teardown("stopping the server", app.server_handle().stop(false)).await;
     teardown("closing the pool", pool.close()).await;
@@ -131,7 +141,12 @@ async fn run_round(
     let mut handles = Vec::new();
     for r in 0..args.rooms {
         let room_id = format!("bench-{round_no}-{r}");
-        let spec = crate::room::RoomSpec { room_id: room_id.clone(), brand_id: brand.to_string(), experiment: None, policy: None };
+        let spec = crate::room::RoomSpec {
+            room_id: room_id.clone(),
+            brand_id: brand.to_string(),
+            experiment: None,
+            policy: None,
+        };
         let h = app.rooms.open(&room_id, Some(&spec)).await?;
         sessions.push(h.session_id);
         handles.push(h);
@@ -141,7 +156,10 @@ async fn run_round(
     let mut producers = Vec::new();
     for (r, h) in handles.iter().enumerate() {
         for k in 0..args.in_flight {
-            let mut crowd = crate::ingest::simulator::Crowd::new(crate::knowledge::Catalog::demo(), (round_no * 1000 + r * 10 + k) as u64);
+            let mut crowd = crate::ingest::simulator::Crowd::new(
+                crate::knowledge::Catalog::demo(),
+                (round_no * 1000 + r * 10 + k) as u64,
+            );
             let batches: Vec<Vec<crate::events::Event>> = (0..per_producer / args.batch)
                 .map(|_| {
                     let items: Vec<serde_json::Value> = (0..args.batch)
@@ -251,4 +269,3 @@ async fn copy_same_rows(pool: &PgPool, sessions: &[Uuid], round_no: usize) -> an
     }
     Ok(rows as f64 / secs)
 }
-

@@ -3,8 +3,8 @@
 
 pub mod flood;
 pub mod ingest;
-pub mod retrieval;
 pub mod replies;
+pub mod retrieval;
 pub mod triage;
 
 /// The `p`-th percentile (0-100) of `samples` (sorted in place).

@@ -31,8 +31,8 @@ use crate::app::{Application, Settings};
 use crate::cli::DbArgs;
 use crate::db::Database;
 use crate::events::{Envelope, Event, OperatorCommand, UtterancePurpose, Viewer};
-use crate::llm::testserver::{self, TestServer};
 use crate::llm::LlmConfig;
+use crate::llm::testserver::{self, TestServer};
 use crate::room::actor::{ConsoleLine, Ingest, Operate};
 use crate::room::registry::{RoomHandle, RoomSpec};
 
@@ -118,23 +118,27 @@ struct Probe {
 
 impl Probe {
     async fn next(&mut self, deadline: Instant) -> anyhow::Result<(Instant, Envelope)> {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = match tokio::time::timeout(left, self.rx.recv()).await {
-                Err(_) => anyhow::bail!("timed out waiting for the room (session {}, last line {})", self.session, self.last),
-                Ok(Err(broadcast::error::RecvError::Lagged(n))) => anyhow::bail!("console lagged by {n} lines"),
-                Ok(Err(e)) => anyhow::bail!("console closed: {e}"),
-                Ok(Ok(line)) => line,
-            };
-            let at = Instant::now();
-            let envelope: Envelope = serde_json::from_str(&line.json)?;
-            self.last = line.json.to_string();
-            return Ok((at, envelope));
-        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = match tokio::time::timeout(left, self.rx.recv()).await {
+            Err(_) => {
+                anyhow::bail!("timed out waiting for the room (session {}, last line {})", self.session, self.last)
+            }
+            Ok(Err(broadcast::error::RecvError::Lagged(n))) => anyhow::bail!("console lagged by {n} lines"),
+            Ok(Err(e)) => anyhow::bail!("console closed: {e}"),
+            Ok(Ok(line)) => line,
+        };
+        let at = Instant::now();
+        let envelope: Envelope = serde_json::from_str(&line.json)?;
+        self.last = line.json.to_string();
+        Ok((at, envelope))
     }
 
     /// Wait for the first event `f` picks.
-    async fn until<T>(&mut self, timeout: Duration, mut f: impl FnMut(&Envelope) -> Option<T>) -> anyhow::Result<(Instant, T)> {
+    async fn until<T>(
+        &mut self,
+        timeout: Duration,
+        mut f: impl FnMut(&Envelope) -> Option<T>,
+    ) -> anyhow::Result<(Instant, T)> {
         let deadline = Instant::now() + timeout;
         loop {
             let (at, e) = self.next(deadline).await?;
@@ -160,11 +164,20 @@ enum Answer {
 /// Returns (ms from logged to first sentence, reply id, how it was answered,
 /// ms from logged to the lines of the retrieval, the LLM request and the
 /// first streamed sentence).
-async fn comment(room: &RoomHandle, probe: &mut Probe, n: usize, text: &str) -> anyhow::Result<(f64, String, Answer, [f64; 3])> {
+async fn comment(
+    room: &RoomHandle,
+    probe: &mut Probe,
+    n: usize,
+    text: &str,
+) -> anyhow::Result<(f64, String, Answer, [f64; 3])> {
     let viewer = Viewer { id: format!("v{n}"), name: format!("观众{}", n % 50), platform_msg_id: None };
-    let receipt = room.addr.send(Ingest { events: vec![Event::ViewerCommented { viewer, text: text.into() }] }).await??;
+    let receipt =
+        room.addr.send(Ingest { events: vec![Event::ViewerCommented { viewer, text: text.into() }] }).await??;
     let seq = receipt.seqs[0];
-    let (logged, _) = probe.until(Duration::from_secs(10), |e| (e.seq == seq).then_some(())).await.context("waiting for the comment line")?;
+    let (logged, _) = probe
+        .until(Duration::from_secs(10), |e| (e.seq == seq).then_some(()))
+        .await
+        .context("waiting for the comment line")?;
     let reply = crate::room::policy::reply_id_for(seq);
     // when each stage's line came, after the comment's
     let mut stages = [f64::NAN; 3];
@@ -175,7 +188,9 @@ async fn comment(room: &RoomHandle, probe: &mut Probe, n: usize, text: &str) -> 
         match &e.event {
             _ if is_first_sentence(&e, &reply) => break (at, Answer::Llm),
             Event::ReplyDecided { comment_seqs, .. } if comment_seqs.contains(&seq) => break (at, Answer::Template),
-            Event::CommentSkipped { comment_seq, reason, .. } if *comment_seq == seq => break (at, Answer::None(format!("{reason:?}"))),
+            Event::CommentSkipped { comment_seq, reason, .. } if *comment_seq == seq => {
+                break (at, Answer::None(format!("{reason:?}")));
+            }
             Event::KnowledgeRetrieved { comment_seq, .. } if *comment_seq == seq => stages[0] = ms,
             Event::LlmRequested { reply_id, .. } if *reply_id == reply => stages[1] = ms,
             Event::LlmSentence { reply_id, index: 0, .. } if *reply_id == reply => stages[2] = ms,
@@ -189,7 +204,13 @@ async fn comment(room: &RoomHandle, probe: &mut Probe, n: usize, text: &str) -> 
 /// sending the command (it is logged, decided, made durable) to the line of
 /// the renderer's cancelled ack (also logged first): an upper bound of
 /// decision-to-ack.
-async fn cancel(room: &RoomHandle, probe: &mut Probe, reply: &str, delay: Duration, f: &mut Figures) -> anyhow::Result<()> {
+async fn cancel(
+    room: &RoomHandle,
+    probe: &mut Probe,
+    reply: &str,
+    delay: Duration,
+    f: &mut Figures,
+) -> anyhow::Result<()> {
     tokio::time::sleep(delay).await;
     let sent = Instant::now();
     let op_seq = room.addr.send(Operate { command: OperatorCommand::CancelCurrent }).await??;
@@ -210,7 +231,9 @@ async fn cancel(room: &RoomHandle, probe: &mut Probe, reply: &str, delay: Durati
                     Event::UtteranceFinished { utterance_id } => {
                         acked.insert(utterance_id.clone(), None);
                     }
-                    Event::LlmReplyEnded { reply_id, outcome, .. } if reply_id == reply => ended = Some(outcome.clone()),
+                    Event::LlmReplyEnded { reply_id, outcome, .. } if reply_id == reply => {
+                        ended = Some(outcome.clone())
+                    }
                     Event::UtteranceCancelRequested { utterance_id, .. } if e.causation == Some(op_seq) => {
                         on_air = Some(utterance_id.clone())
                     }
@@ -241,7 +264,8 @@ async fn cancel(room: &RoomHandle, probe: &mut Probe, reply: &str, delay: Durati
                     Event::UtteranceFinished { utterance_id } if *utterance_id == id => Some(false),
                     _ => None,
                 })
-                .await.context("waiting for the cancelled ack")?;
+                .await
+                .context("waiting for the cancelled ack")?;
             if cancelled {
                 f.cancel_ack_ms.push(at.duration_since(sent).as_secs_f64() * 1000.0);
             } else {
@@ -253,7 +277,15 @@ async fn cancel(room: &RoomHandle, probe: &mut Probe, reply: &str, delay: Durati
 }
 
 /// One trial: a question, its first sentence, a cancel after a random delay.
-async fn trial(room: &RoomHandle, probe: &mut Probe, n: usize, question: &str, delay: Duration, loaded: bool, f: &mut Figures) -> anyhow::Result<()> {
+async fn trial(
+    room: &RoomHandle,
+    probe: &mut Probe,
+    n: usize,
+    question: &str,
+    delay: Duration,
+    loaded: bool,
+    f: &mut Figures,
+) -> anyhow::Result<()> {
     let (ms, reply, answer, stages) = comment(room, probe, n, question).await?;
     match answer {
         Answer::Llm => {
@@ -291,7 +323,9 @@ pub fn spoken_after_cancel(events: &[Envelope]) -> usize {
     let mut bad = 0;
     for e in events {
         let flag = match &e.event {
-            Event::UtteranceDispatched { utterance_id, purpose: UtterancePurpose::LlmReply { reply_id, .. }, .. } => {
+            Event::UtteranceDispatched {
+                utterance_id, purpose: UtterancePurpose::LlmReply { reply_id, .. }, ..
+            } => {
                 reply_of.insert(utterance_id.clone(), reply_id.clone());
                 last_of.insert(reply_id.clone(), utterance_id.clone());
                 cancelled.contains(reply_id)
@@ -305,7 +339,9 @@ pub fn spoken_after_cancel(events: &[Envelope]) -> usize {
                 false
             }
             Event::UtteranceStarted { utterance_id } => match reply_of.get(utterance_id) {
-                Some(r) if cancelled.contains(r) => last_of.get(r) != Some(utterance_id) || acked.contains(utterance_id),
+                Some(r) if cancelled.contains(r) => {
+                    last_of.get(r) != Some(utterance_id) || acked.contains(utterance_id)
+                }
                 _ => false,
             },
             _ => false,
@@ -330,7 +366,10 @@ async fn prepare(room: &RoomHandle) -> anyhow::Result<Probe> {
 }
 
 pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.rooms >= 1 && args.trials >= args.latency_trials, "--trials must be at least --latency-trials, --rooms at least 1");
+    anyhow::ensure!(
+        args.rooms >= 1 && args.trials >= args.latency_trials,
+        "--trials must be at least --latency-trials, --rooms at least 1"
+    );
     let database = Database::open(args.db.database_url.as_deref(), &args.db.data_dir).await?;
     let bench_url = crate::db::sibling_database_url(&database.url, "replies_bench")?;
     crate::db::recreate_database(&database.url, &bench_url, true).await?;
@@ -338,7 +377,13 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
     let server = TestServer::start(testserver::grounded(args.first_token_ms, args.token_ms)).await?;
     let mut llm = LlmConfig::new(&server.base_url, "test-model");
     llm.first_token_timeout_ms = (args.first_token_ms * 4).max(2000);
-    let settings = Settings { port: 0, handle_signals: false, render_speed: args.render_speed, llm: Some(llm.clone()), ..Settings::default() };
+    let settings = Settings {
+        port: 0,
+        handle_signals: false,
+        render_speed: args.render_speed,
+        llm: Some(llm.clone()),
+        ..Settings::default()
+    };
     let app = Application::build(settings, pool.clone()).await?;
     let catalog = crate::knowledge::Catalog::demo();
     crate::knowledge::import_catalog(&pool, &catalog, "bench").await?;
@@ -361,7 +406,13 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
     for q in questions.iter().take(20) {
         let request = crate::llm::prompts::answer(&brand, crate::events::Lang::Zh, &[("v".into(), q.clone())], &[]);
         let mut t = None;
-        client.stream(&request, |i| if let crate::llm::StreamItem::Finished { ttft_ms, .. } = i { t = Some(ttft_ms as f64) }).await;
+        client
+            .stream(&request, |i| {
+                if let crate::llm::StreamItem::Finished { ttft_ms, .. } = i {
+                    t = Some(ttft_ms as f64)
+                }
+            })
+            .await;
         ttft.extend(t);
     }
 
@@ -371,7 +422,12 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
         // the catalogue's questions come again and again: answer repeats
         // (the default keeps a group answered for a while and skips them)
         let policy = crate::room::state::PolicyConfig { group_window_ms: 0, ..Default::default() };
-        let spec = RoomSpec { room_id: format!("bench-replies-{i}"), brand_id: brand.clone(), experiment: None, policy: Some(policy) };
+        let spec = RoomSpec {
+            room_id: format!("bench-replies-{i}"),
+            brand_id: brand.clone(),
+            experiment: None,
+            policy: Some(policy),
+        };
         handles.push(app.rooms.open(&spec.room_id, Some(&spec)).await.context("open a bench room")?);
     }
     let mut f = Figures::default();
@@ -410,7 +466,12 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
     for (i, room) in handles.iter().enumerate() {
         let n = per_room.min(rest.saturating_sub(i * per_room));
         let plan: Vec<(String, Duration)> = (0..n)
-            .map(|_| (questions[rng.random_range(0..questions.len())].clone(), Duration::from_millis(rng.random_range(0..2000))))
+            .map(|_| {
+                (
+                    questions[rng.random_range(0..questions.len())].clone(),
+                    Duration::from_millis(rng.random_range(0..2000)),
+                )
+            })
             .collect();
         jobs.push(async move {
             let mut f = Figures::default();
@@ -462,32 +523,49 @@ pub async fn run(args: RepliesBenchArgs) -> anyhow::Result<()> {
     let fs = &mut f.first_sentence_ms.clone();
     let fl = &mut f.first_sentence_loaded_ms.clone();
     let ca = &mut f.cancel_ack_ms.clone();
-    println!(
-        "ttft (client, {} requests): median {:.1} ms",
-        ttft.len(),
-        median(&ttft)
-    );
+    println!("ttft (client, {} requests): median {:.1} ms", ttft.len(), median(&ttft));
     println!(
         "first sentence dispatched after the comment is logged, one room, the first sentence whole in the first chunk: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={}); budget first token + 20 = {} ms",
-        percentile(fs, 50.0), percentile(fs, 99.0), percentile(fs, 100.0), fs.len(), args.first_token_ms + 20
+        percentile(fs, 50.0),
+        percentile(fs, 99.0),
+        percentile(fs, 100.0),
+        fs.len(),
+        args.first_token_ms + 20
     );
     let st = &mut f.first_sentence_streamed_ms.clone();
     println!(
         "the same with the first sentence streamed too, {} ms per 3-character chunk: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={})",
-        args.token_ms, percentile(st, 50.0), percentile(st, 99.0), percentile(st, 100.0), st.len()
+        args.token_ms,
+        percentile(st, 50.0),
+        percentile(st, 99.0),
+        percentile(st, 100.0),
+        st.len()
     );
     println!(
         "first sentence with {} rooms at once (streamed): p50 {:.1} ms, p99 {:.1} ms (n={})",
-        args.rooms, percentile(fl, 50.0), percentile(fl, 99.0), fl.len()
+        args.rooms,
+        percentile(fl, 50.0),
+        percentile(fl, 99.0),
+        fl.len()
     );
     println!(
         "cancel: {} ended a reply ({} between sentences, nothing on air; {} with the sentence on air already finished in the renderer), {} came after the reply was spoken; command to cancelled ack p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={})",
-        f.cancels_hit, f.cancels_between_sentences, f.finished_first, f.missed, percentile(ca, 50.0), percentile(ca, 99.0), percentile(ca, 100.0), ca.len()
+        f.cancels_hit,
+        f.cancels_between_sentences,
+        f.finished_first,
+        f.missed,
+        percentile(ca, 50.0),
+        percentile(ca, 99.0),
+        percentile(ca, 100.0),
+        ca.len()
     );
     let stage = |i: usize| median(&f.stages.iter().map(|s| s[i]).filter(|v| v.is_finite()).collect::<Vec<_>>());
     println!(
         "one room, medians after the comment's line: retrieval logged {:.1} ms, LLM request logged {:.1} ms, first streamed sentence logged {:.1} ms, dispatched {:.1} ms",
-        stage(0), stage(1), stage(2), median(&f.first_sentence_ms)
+        stage(0),
+        stage(1),
+        stage(2),
+        median(&f.first_sentence_ms)
     );
     println!(
         "template fallbacks: {}, comments skipped: {:?}; sentences of cancelled replies spoken after the cancel: {spoken_after}; {events_total} events logged, replay reproduced every decision",

@@ -112,7 +112,12 @@ pub async fn run(args: RetrievalBenchArgs) -> anyhow::Result<()> {
         embed_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let embed_median = median(&embed_ms);
-    println!("bench retrieval: sentence encoder {:.3} ms per comment (median of {}), p99 {:.3} ms", embed_median, embed_ms.len(), percentile(&mut embed_ms.clone(), 99.0));
+    println!(
+        "bench retrieval: sentence encoder {:.3} ms per comment (median of {}), p99 {:.3} ms",
+        embed_median,
+        embed_ms.len(),
+        percentile(&mut embed_ms.clone(), 99.0)
+    );
 
     let mut p99s = serde_json::Map::new();
     let mut p50s = serde_json::Map::new();
@@ -122,7 +127,12 @@ pub async fn run(args: RetrievalBenchArgs) -> anyhow::Result<()> {
         let products = catalogue_of(&catalog.products, size);
         let t = Instant::now();
         let edit = Edit {
-            brand: Some(crate::knowledge::catalog::Brand { id: brand.clone(), name: brand.clone(), name_en: None, forbidden_claims: Vec::new() }),
+            brand: Some(crate::knowledge::catalog::Brand {
+                id: brand.clone(),
+                name: brand.clone(),
+                name_en: None,
+                forbidden_claims: Vec::new(),
+            }),
             create_brand: true,
             upserts: products.clone(),
             summary: "bench catalogue".into(),
@@ -164,7 +174,8 @@ pub async fn run(args: RetrievalBenchArgs) -> anyhow::Result<()> {
             for q in &usable {
                 let t = Instant::now();
                 // the version pinned, as a room does
-                let hits = retriever.retrieve(&brand, Some(index.version), q.product_on_stage.as_deref(), &q.query).await?;
+                let hits =
+                    retriever.retrieve(&brand, Some(index.version), q.product_on_stage.as_deref(), &q.query).await?;
                 let ms = t.elapsed().as_secs_f64() * 1000.0;
                 if pass == 0 {
                     let rank = hits.iter().position(|h| keys.get(&h.entry_id).is_some_and(|k| q.relevant.contains(k)));
@@ -181,7 +192,9 @@ pub async fn run(args: RetrievalBenchArgs) -> anyhow::Result<()> {
             let mut ms = Vec::new();
             for q in &usable {
                 let t = Instant::now();
-                retriever.retrieve_with(mode, &brand, Some(index.version), q.product_on_stage.as_deref(), &q.query).await?;
+                retriever
+                    .retrieve_with(mode, &brand, Some(index.version), q.product_on_stage.as_deref(), &q.query)
+                    .await?;
                 ms.push(t.elapsed().as_secs_f64() * 1000.0);
             }
             parts.push(format!("{name} p50 {:.2} ms", percentile(&mut ms, 50.0)));
@@ -200,7 +213,10 @@ pub async fn run(args: RetrievalBenchArgs) -> anyhow::Result<()> {
         );
         p99s.insert(size.to_string(), json!(round(p99, 2)));
         p50s.insert(size.to_string(), json!(round(p50, 2)));
-        recalls.insert(size.to_string(), json!({"recall_at_1": round(hit1 as f64 / n, 3), "recall_at_5": round(hit5 as f64 / n, 3)}));
+        recalls.insert(
+            size.to_string(),
+            json!({"recall_at_1": round(hit1 as f64 / n, 3), "recall_at_5": round(hit5 as f64 / n, 3)}),
+        );
     }
     drop(retriever);
     pool.close().await;
@@ -209,6 +225,9 @@ pub async fn run(args: RetrievalBenchArgs) -> anyhow::Result<()> {
     } else {
         crate::db::recreate_database(&database.url, &url, false).await?;
     }
-    println!("{}", json!({"p99_ms": p99s, "p50_ms": p50s, "embed_ms_per_comment": round(embed_median, 3), "recall": recalls}));
+    println!(
+        "{}",
+        json!({"p99_ms": p99s, "p50_ms": p50s, "embed_ms_per_comment": round(embed_median, 3), "recall": recalls})
+    );
     Ok(())
 }

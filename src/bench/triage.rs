@@ -75,7 +75,8 @@ fn stream(texts: &[String], args: &TriageBenchArgs) -> Vec<(usize, String, bool)
 }
 
 pub async fn run(args: TriageBenchArgs) -> anyhow::Result<()> {
-    let mut texts: Vec<String> = crate::eval::triage::load_rows(&args.data, "train")?.into_iter().map(|r| r.0).collect();
+    let mut texts: Vec<String> =
+        crate::eval::triage::load_rows(&args.data, "train")?.into_iter().map(|r| r.0).collect();
     texts.extend(crate::eval::triage::load_rows(&args.data, "heldout")?.into_iter().map(|r| r.0));
     anyhow::ensure!(!texts.is_empty(), "no comments in {}", args.data.display());
     let model = Arc::new(OnnxTriager::load(&crate::embed::models_dir(), Precision::Int8, args.workers)?);

@@ -54,13 +54,32 @@ pub enum ComplianceTarget {
 /// more). Matched through spaces, punctuation, full-width letters, pinyin and
 /// homophone characters.
 pub const SENSITIVE_WORDS: &[&str] = &[
-    "赌博", "博彩", "六合彩", "色情", "黄色网站", "裸聊", "约炮", "毒品", "冰毒", "大麻", "摇头丸", "迷药", "枪支", "办证", "代开发票",
-    "发票代开", "洗钱", "私下交易", "线下交易", "套现",
+    "赌博",
+    "博彩",
+    "六合彩",
+    "色情",
+    "黄色网站",
+    "裸聊",
+    "约炮",
+    "毒品",
+    "冰毒",
+    "大麻",
+    "摇头丸",
+    "迷药",
+    "枪支",
+    "办证",
+    "代开发票",
+    "发票代开",
+    "洗钱",
+    "私下交易",
+    "线下交易",
+    "套现",
 ];
 
 /// Claims no room may make (medical efficacy); the brand's own forbidden
 /// claims come from the session's config. A sentence with one is not spoken.
-pub const FORBIDDEN_CLAIMS: &[&str] = &["包治百病", "药到病除", "根治", "治愈", "无副作用", "防癌", "抗癌", "cures", "no side effects"];
+pub const FORBIDDEN_CLAIMS: &[&str] =
+    &["包治百病", "药到病除", "根治", "治愈", "无副作用", "防癌", "抗癌", "cures", "no side effects"];
 
 /// Advertising-law absolute terms and what they are rewritten to, longest
 /// first. English terms match whole words.
@@ -111,24 +130,75 @@ const ABSOLUTE_TERMS_IN_ZH: &[(&str, &str)] =
 
 /// `第一` is an ordinal before these (第一次, 第一步): not a superlative.
 const ORDINAL_AFTER_FIRST: &[char] = &[
-    '次', '步', '个', '天', '件', '口', '眼', '时', '期', '批', '位', '款', '种', '点', '条', '段', '句', '章', '节', '季', '集', '轮', '部', '页', '行', '周',
-    '年', '月', '号', '份', '张', '台', '颗', '只', '层', '道', '把', '套', '回', '场', '单', '波', '遍', '趟', '代',
+    '次', '步', '个', '天', '件', '口', '眼', '时', '期', '批', '位', '款', '种', '点', '条', '段', '句', '章', '节',
+    '季', '集', '轮', '部', '页', '行', '周', '年', '月', '号', '份', '张', '台', '颗', '只', '层', '道', '把', '套',
+    '回', '场', '单', '波', '遍', '趟', '代',
 ];
 /// `最` before these is a plain measure (最近, 最多), not a superlative.
-const PLAIN_AFTER_MOST: &[char] = &['近', '后', '初', '终', '多', '少', '大', '小', '高', '低', '长', '短', '早', '晚', '新', '快', '慢', '重', '轻'];
+const PLAIN_AFTER_MOST: &[char] =
+    &['近', '后', '初', '终', '多', '少', '大', '小', '高', '低', '长', '短', '早', '晚', '新', '快', '慢', '重', '轻'];
 
 /// Phrases that try to give the host instructions. Matched on the
 /// normalised text (Chinese) or on whole words (English).
 const INJECTION_ZH: &[&str] = &[
-    "忽略之前", "忽略以上", "忽略上面", "忽略前面", "忽略所有", "忽略你的", "忽略系统", "无视之前", "无视以上", "无视前面", "无视所有", "忘记之前",
-    "忘记你的设定", "忘掉之前", "之前的指令", "以上指令", "系统提示", "提示词", "你现在是", "从现在开始你", "现在开始你是", "扮演", "角色扮演",
-    "跟我念", "跟着我说", "重复我说", "复述这句", "照着念", "开发者模式", "越狱",
+    "忽略之前",
+    "忽略以上",
+    "忽略上面",
+    "忽略前面",
+    "忽略所有",
+    "忽略你的",
+    "忽略系统",
+    "无视之前",
+    "无视以上",
+    "无视前面",
+    "无视所有",
+    "忘记之前",
+    "忘记你的设定",
+    "忘掉之前",
+    "之前的指令",
+    "以上指令",
+    "系统提示",
+    "提示词",
+    "你现在是",
+    "从现在开始你",
+    "现在开始你是",
+    "扮演",
+    "角色扮演",
+    "跟我念",
+    "跟着我说",
+    "重复我说",
+    "复述这句",
+    "照着念",
+    "开发者模式",
+    "越狱",
 ];
 const INJECTION_EN: &[&str] = &[
-    "ignore previous", "ignore all previous", "ignore the previous", "ignore your", "ignore all instructions", "ignore the above",
-    "ignore above", "ignore prior", "disregard previous", "disregard all", "disregard the above", "disregard your",
-    "forget your instructions", "forget previous", "forget all previous", "new instructions", "system prompt", "you are now",
-    "from now on you", "act as", "pretend to be", "pretend you", "roleplay as", "repeat after me", "say exactly", "developer mode",
+    "ignore previous",
+    "ignore all previous",
+    "ignore the previous",
+    "ignore your",
+    "ignore all instructions",
+    "ignore the above",
+    "ignore above",
+    "ignore prior",
+    "disregard previous",
+    "disregard all",
+    "disregard the above",
+    "disregard your",
+    "forget your instructions",
+    "forget previous",
+    "forget all previous",
+    "new instructions",
+    "system prompt",
+    "you are now",
+    "from now on you",
+    "act as",
+    "pretend to be",
+    "pretend you",
+    "roleplay as",
+    "repeat after me",
+    "say exactly",
+    "developer mode",
     "jailbreak",
 ];
 
@@ -202,7 +272,8 @@ impl Review {
 pub fn review_output(text: &str, forbidden_claims: &[String]) -> Review {
     let mut hits = Vec::new();
     let mut kept = String::with_capacity(text.len());
-    let claims: Vec<String> = FORBIDDEN_CLAIMS.iter().map(|c| c.to_string()).chain(forbidden_claims.iter().cloned()).collect();
+    let claims: Vec<String> =
+        FORBIDDEN_CLAIMS.iter().map(|c| c.to_string()).chain(forbidden_claims.iter().cloned()).collect();
     for sentence in sentences(text) {
         let compact_sentence = compact(sentence);
         if let Some(claim) = claims.iter().find(|c| {
@@ -314,10 +385,9 @@ fn rewrite_absolutes(sentence: &str, hits: &mut Vec<ComplianceHit>) -> String {
         let mut at = Some(at);
         while let Some(i) = at {
             next[i] = '很';
-            at = next
-                .iter()
-                .enumerate()
-                .position(|(j, c)| *c == '最' && next.get(j + 1).is_some_and(|n| is_cjk(*n) && !PLAIN_AFTER_MOST.contains(n)));
+            at = next.iter().enumerate().position(|(j, c)| {
+                *c == '最' && next.get(j + 1).is_some_and(|n| is_cjk(*n) && !PLAIN_AFTER_MOST.contains(n))
+            });
         }
         current = next.into_iter().collect();
     }
@@ -444,7 +514,8 @@ mod tests {
             .collect();
         assert!(flagged.is_empty(), "{flagged:#?}");
         // nor do the labelled viewers' questions and purchase comments
-        let data = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/triage/comments.jsonl")).unwrap();
+        let data =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/triage/comments.jsonl")).unwrap();
         let asked = ["product_question", "price_ask", "stock_ask", "purchase_intent", "greeting", "praise"];
         let flagged: Vec<(String, String)> = data
             .lines()

@@ -82,7 +82,7 @@ fn strip_sticker_codes(text: &str) -> std::borrow::Cow<'_, str> {
 fn smallest_period(chars: &[char]) -> usize {
     let n = chars.len();
     for p in 1..=n / 2 {
-        if n % p == 0 && chars.chunks(p).all(|chunk| chunk == &chars[..p]) {
+        if n.is_multiple_of(p) && chars.chunks(p).all(|chunk| chunk == &chars[..p]) {
             return p;
         }
     }
@@ -96,7 +96,16 @@ mod tests {
     #[test]
     fn variants_of_one_question_normalise_to_one_key() {
         let key = normalize("多少钱");
-        for variant in ["多少钱？", "多少钱？？？", "多 少 钱", "多少钱钱钱钱", "多少钱多少钱多少钱", "【doge】多少钱!!", "多少钱😂😂", "多少钱[doge]"] {
+        for variant in [
+            "多少钱？",
+            "多少钱？？？",
+            "多 少 钱",
+            "多少钱钱钱钱",
+            "多少钱多少钱多少钱",
+            "【doge】多少钱!!",
+            "多少钱😂😂",
+            "多少钱[doge]",
+        ] {
             assert_eq!(normalize(variant), key, "{variant}");
         }
         assert_eq!(normalize("ＨＯＷ　ＭＵＣＨ？"), normalize("how much"));

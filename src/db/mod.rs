@@ -47,9 +47,8 @@ impl Database {
 }
 
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)
-        .context("bad database url")?
-        .log_statements(tracing::log::LevelFilter::Trace);
+    let options =
+        PgConnectOptions::from_str(url).context("bad database url")?.log_statements(tracing::log::LevelFilter::Trace);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
@@ -114,7 +113,9 @@ pub async fn recreate_database(url: &str, target_url: &str, create: bool) -> any
     let name = PgConnectOptions::from_str(target_url)?.get_database().unwrap_or_default().to_string();
     let mut conn = sqlx::PgConnection::connect(url).await?;
     let quoted = name.replace('"', "\"\"");
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"))).execute(&mut conn).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)")))
+        .execute(&mut conn)
+        .await?;
     if create {
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{quoted}\""))).execute(&mut conn).await?;
     }
@@ -129,7 +130,10 @@ mod tests {
     fn a_url_gets_another_database_and_keeps_its_options() {
         let url = "postgres://u:p@127.0.0.1:5432/liveroom?sslmode=disable";
         assert_eq!(with_database(url, "postgres").unwrap(), "postgres://u:p@127.0.0.1:5432/postgres?sslmode=disable");
-        assert_eq!(sibling_database_url(url, "bench").unwrap(), "postgres://u:p@127.0.0.1:5432/liveroom_bench?sslmode=disable");
+        assert_eq!(
+            sibling_database_url(url, "bench").unwrap(),
+            "postgres://u:p@127.0.0.1:5432/liveroom_bench?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://h:1", "x").unwrap(), "postgres://h:1/x");
         assert!(with_database("not a url", "x").is_err());
     }

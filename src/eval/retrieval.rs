@@ -40,8 +40,9 @@ pub struct Query {
 
 /// The labelled set in `dir`: its catalogue and its queries.
 pub fn load(dir: &std::path::Path) -> anyhow::Result<(Catalog, Vec<Query>)> {
-    let catalog: Catalog = serde_json::from_str(&std::fs::read_to_string(dir.join("catalog.json")).context("cannot read catalog.json")?)
-        .context("catalog.json does not parse")?;
+    let catalog: Catalog =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("catalog.json")).context("cannot read catalog.json")?)
+            .context("catalog.json does not parse")?;
     let queries: Vec<Query> = std::fs::read_to_string(dir.join("queries.jsonl"))
         .context("cannot read queries.jsonl")?
         .lines()
@@ -104,7 +105,12 @@ pub async fn run(args: RetrievalEvalArgs) -> anyhow::Result<()> {
     crate::db::migrate(&pool).await?;
     let t = std::time::Instant::now();
     crate::knowledge::import_catalog(&pool, &catalog, "eval").await?;
-    println!("imported {} products of {} brands in {:.1} s", catalog.products.len(), catalog.all_brands().len(), t.elapsed().as_secs_f64());
+    println!(
+        "imported {} products of {} brands in {:.1} s",
+        catalog.products.len(),
+        catalog.all_brands().len(),
+        t.elapsed().as_secs_f64()
+    );
     let retriever = Retriever::new(pool.clone());
     anyhow::ensure!(retriever.mode() == Mode::Hybrid, "the sentence encoder is not set up: run models/setup.sh");
     let mut keys: HashMap<i64, String> = HashMap::new();
@@ -120,11 +126,20 @@ pub async fn run(args: RetrievalEvalArgs) -> anyhow::Result<()> {
         let brand = on_stage.and_then(|p| brand_of.get(p)).copied().unwrap_or("");
         for (mode, name) in MODES {
             let hits = retriever.retrieve_with(mode, brand, None, on_stage, &q.query).await?;
-            let rank = hits.iter().position(|h| keys.get(&h.entry_id).is_some_and(|k| q.relevant.contains(k))).map(|i| i + 1);
+            let rank =
+                hits.iter().position(|h| keys.get(&h.entry_id).is_some_and(|k| q.relevant.contains(k))).map(|i| i + 1);
             table.entry((q.split.clone(), name)).or_default().add(rank);
-            if mode == Mode::Hybrid && q.split == "tune" && rank != Some(1) && std::env::var("LIVEROOM_EVAL_SHOW_MISSES").is_ok() {
-                let got: Vec<&str> = hits.iter().take(3).filter_map(|h| keys.get(&h.entry_id).map(String::as_str)).collect();
-                println!("miss {} [{}] {:?} on {:?}: want {:?}, got {:?}", q.id, q.style, q.query, on_stage, q.relevant, got);
+            if mode == Mode::Hybrid
+                && q.split == "tune"
+                && rank != Some(1)
+                && std::env::var("LIVEROOM_EVAL_SHOW_MISSES").is_ok()
+            {
+                let got: Vec<&str> =
+                    hits.iter().take(3).filter_map(|h| keys.get(&h.entry_id).map(String::as_str)).collect();
+                println!(
+                    "miss {} [{}] {:?} on {:?}: want {:?}, got {:?}",
+                    q.id, q.style, q.query, on_stage, q.relevant, got
+                );
             }
             if mode == Mode::Hybrid && q.split == "heldout" {
                 by_style.entry(q.style.clone()).or_default().add(rank);
@@ -133,15 +148,29 @@ pub async fn run(args: RetrievalEvalArgs) -> anyhow::Result<()> {
     }
     println!("{:<8} {:<7} {:>7} {:>9} {:>9} {:>7}", "split", "method", "queries", "recall@1", "recall@5", "MRR");
     for ((split, mode), m) in &table {
-        println!("{split:<8} {mode:<7} {:>7} {:>9.3} {:>9.3} {:>7.3}", m.queries, m.recall_at_1(), m.recall_at_5(), m.mrr());
+        println!(
+            "{split:<8} {mode:<7} {:>7} {:>9.3} {:>9.3} {:>7.3}",
+            m.queries,
+            m.recall_at_1(),
+            m.recall_at_5(),
+            m.mrr()
+        );
     }
     println!("held-out, hybrid, by style:");
     for (style, m) in &by_style {
-        println!("  {style:<14} {:>4} queries  recall@1 {:.3}  recall@5 {:.3}", m.queries, m.recall_at_1(), m.recall_at_5());
+        println!(
+            "  {style:<14} {:>4} queries  recall@1 {:.3}  recall@5 {:.3}",
+            m.queries,
+            m.recall_at_1(),
+            m.recall_at_5()
+        );
     }
     pool.close().await;
     crate::db::recreate_database(&database.url, &url, false).await?;
     let heldout = |name: &str| table.get(&("heldout".to_string(), name)).copied().unwrap_or_default().json();
-    println!("{}", json!({"heldout": {"fts": heldout("fts"), "vector": heldout("vector"), "hybrid": heldout("hybrid")}}));
+    println!(
+        "{}",
+        json!({"heldout": {"fts": heldout("fts"), "vector": heldout("vector"), "hybrid": heldout("hybrid")}})
+    );
     Ok(())
 }

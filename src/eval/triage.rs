@@ -93,7 +93,11 @@ struct Measured {
 
 /// One timing round of `model` over `rows`: ms per comment one per run and
 /// batched, and the predictions of both.
-fn time_round(model: &OnnxTriager, rows: &[(String, Intent)], batch: usize) -> anyhow::Result<(f64, f64, Vec<Intent>, Vec<Intent>)> {
+fn time_round(
+    model: &OnnxTriager,
+    rows: &[(String, Intent)],
+    batch: usize,
+) -> anyhow::Result<(f64, f64, Vec<Intent>, Vec<Intent>)> {
     let start = Instant::now();
     let mut single = Vec::with_capacity(rows.len());
     for (text, _) in rows {
@@ -174,13 +178,31 @@ pub async fn run(args: TriageEvalArgs) -> anyhow::Result<()> {
     println!();
     println!("{:<18} {:>8} {:>8} {:>8}", "F1 per class", "fp32", "int8", "rules");
     for (i, c) in INTENTS.iter().enumerate() {
-        println!("{:<18} {:>8.3} {:>8.3} {:>8.3}", intent_name(*c), fp32.per_class[i], int8.per_class[i], rules_per_class[i]);
+        println!(
+            "{:<18} {:>8.3} {:>8.3} {:>8.3}",
+            intent_name(*c),
+            fp32.per_class[i],
+            int8.per_class[i],
+            rules_per_class[i]
+        );
     }
     println!("{:<18} {:>8.3} {:>8.3} {:>8.3}", "macro-F1", fp32.macro_f1, int8.macro_f1, rules_f1);
     println!("{:<18} {:>8.3} {:>8.3} {:>8.3}", "accuracy", fp32.accuracy, int8.accuracy, rules_acc);
     println!("{:<18} {:>8.3} {:>8.3} {:>8}", "ms/comment (1)", fp32.ms_single, int8.ms_single, "-");
-    println!("{:<18} {:>8.3} {:>8.3} {:>8}", format!("ms/comment ({})", args.batch), fp32.ms_batched, int8.ms_batched, "-");
-    println!("{:<18} {:>8.3} {:>8.3} {:>8}", format!("macro-F1 ({})", args.batch), fp32.macro_f1_batched, int8.macro_f1_batched, "-");
+    println!(
+        "{:<18} {:>8.3} {:>8.3} {:>8}",
+        format!("ms/comment ({})", args.batch),
+        fp32.ms_batched,
+        int8.ms_batched,
+        "-"
+    );
+    println!(
+        "{:<18} {:>8.3} {:>8.3} {:>8}",
+        format!("macro-F1 ({})", args.batch),
+        fp32.macro_f1_batched,
+        int8.macro_f1_batched,
+        "-"
+    );
     println!("rules baseline ({}): macro-F1 {:.3}, accuracy {:.3}", RuleTriager.name(), rules_f1, rules_acc);
     let speedup = fp32.ms_single / int8.ms_single;
     let drop = (fp32.macro_f1 - int8.macro_f1) * 100.0;

@@ -78,13 +78,21 @@ pub struct PitchPos {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum UtterancePurpose {
-    Pitch { pos: PitchPos },
-    Reply { comment_seqs: Vec<i64> },
+    Pitch {
+        pos: PitchPos,
+    },
+    Reply {
+        comment_seqs: Vec<i64>,
+    },
     Thanks,
     Welcome,
     Operator,
     /// One sentence of a generated (LLM) reply.
-    LlmReply { reply_id: String, index: u32, comment_seqs: Vec<i64> },
+    LlmReply {
+        reply_id: String,
+        index: u32,
+        comment_seqs: Vec<i64>,
+    },
 }
 
 /// One knowledge entry as retrieval returned it. The facts a reply is built
@@ -137,7 +145,9 @@ pub enum Event {
     },
     /// The session is to end: the policy settles what is open (cancels the
     /// utterance on air, skips pending comments). `SessionEnded` follows.
-    SessionEndRequested { reason: String },
+    SessionEndRequested {
+        reason: String,
+    },
     /// The session's last event.
     SessionEnded {
         reason: String,
@@ -146,13 +156,36 @@ pub enum Event {
     },
 
     // ---- viewer inputs ----
-    ViewerJoined { viewer: Viewer, variant: Option<String> },
-    ViewerLeft { viewer: Viewer },
-    ViewerCommented { viewer: Viewer, text: String },
-    ViewerLiked { viewer: Viewer, count: u32 },
-    ViewerGifted { viewer: Viewer, gift: String, count: u32, value: f64 },
-    ViewerFollowed { viewer: Viewer },
-    ViewerOrdered { viewer: Viewer, product_id: String, quantity: u32, amount: f64 },
+    ViewerJoined {
+        viewer: Viewer,
+        variant: Option<String>,
+    },
+    ViewerLeft {
+        viewer: Viewer,
+    },
+    ViewerCommented {
+        viewer: Viewer,
+        text: String,
+    },
+    ViewerLiked {
+        viewer: Viewer,
+        count: u32,
+    },
+    ViewerGifted {
+        viewer: Viewer,
+        gift: String,
+        count: u32,
+        value: f64,
+    },
+    ViewerFollowed {
+        viewer: Viewer,
+    },
+    ViewerOrdered {
+        viewer: Viewer,
+        product_id: String,
+        quantity: u32,
+        amount: f64,
+    },
 
     // ---- nondeterministic results entering as events ----
     CommentTriaged {
@@ -168,14 +201,32 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         similar_to: Option<i64>,
     },
-    KnowledgeRetrieved { comment_seq: i64, query: String, entries: Vec<RetrievedEntry> },
+    KnowledgeRetrieved {
+        comment_seq: i64,
+        query: String,
+        entries: Vec<RetrievedEntry>,
+    },
     /// The renderer accepted the utterance into its queue.
-    UtteranceQueued { utterance_id: String },
-    UtteranceStarted { utterance_id: String },
-    UtteranceFinished { utterance_id: String },
-    UtteranceCancelled { utterance_id: String },
-    OperatorCommandReceived { command: OperatorCommand },
-    DecisionFailed { stage: String, error: String, comment_seq: Option<i64> },
+    UtteranceQueued {
+        utterance_id: String,
+    },
+    UtteranceStarted {
+        utterance_id: String,
+    },
+    UtteranceFinished {
+        utterance_id: String,
+    },
+    UtteranceCancelled {
+        utterance_id: String,
+    },
+    OperatorCommandReceived {
+        command: OperatorCommand,
+    },
+    DecisionFailed {
+        stage: String,
+        error: String,
+        comment_seq: Option<i64>,
+    },
 
     // ---- decisions of the policy ----
     /// A reply to one comment or to a question group: a group's reply is
@@ -191,8 +242,15 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group_id: Option<u64>,
     },
-    CommentSkipped { comment_seq: i64, reason: SkipReason },
-    PitchAdvanced { from: PitchPos, to: PitchPos, product_changed: bool },
+    CommentSkipped {
+        comment_seq: i64,
+        reason: SkipReason,
+    },
+    PitchAdvanced {
+        from: PitchPos,
+        to: PitchPos,
+        product_changed: bool,
+    },
     UtteranceDispatched {
         utterance_id: String,
         speaker: Speaker,
@@ -200,8 +258,14 @@ pub enum Event {
         lang: Lang,
         purpose: UtterancePurpose,
     },
-    UtteranceCancelRequested { utterance_id: String, reason: String },
-    CameraCut { shot: String, product_id: Option<String> },
+    UtteranceCancelRequested {
+        utterance_id: String,
+        reason: String,
+    },
+    CameraCut {
+        shot: String,
+        product_id: Option<String>,
+    },
 
     // ---- generated replies (src/llm/) ----
     /// Decision: ask the LLM for a reply. With the logged retrieval entries
@@ -220,22 +284,51 @@ pub enum Event {
         fallback_text: String,
     },
     /// Input: one complete sentence as the model streamed it (before checks).
-    LlmSentence { reply_id: String, index: u32, text: String },
+    LlmSentence {
+        reply_id: String,
+        index: u32,
+        text: String,
+    },
     /// Input: the stream ended normally.
-    LlmFinished { reply_id: String, sentences: u32, model: String, ttft_ms: i64, total_ms: i64 },
+    LlmFinished {
+        reply_id: String,
+        sentences: u32,
+        model: String,
+        ttft_ms: i64,
+        total_ms: i64,
+    },
     /// Input: the stream failed: `kind` is `timeout`, `http_status`,
     /// `malformed`, `disconnected`, `not_configured`, `interrupted`, `request`.
-    LlmFailed { reply_id: String, kind: String, error: String, sentences: u32, elapsed_ms: i64 },
+    LlmFailed {
+        reply_id: String,
+        kind: String,
+        error: String,
+        sentences: u32,
+        elapsed_ms: i64,
+    },
     /// Decision: the checks' verdict on a streamed sentence, and the text
     /// that will be spoken for it (the template answer when it failed).
-    LlmSentenceChecked { reply_id: String, index: u32, verdict: SentenceVerdict, text: String },
+    LlmSentenceChecked {
+        reply_id: String,
+        index: u32,
+        verdict: SentenceVerdict,
+        text: String,
+    },
     /// Decision: the generated reply is over (`spoken`, `cancelled`,
     /// `failed_fallback`, `empty_fallback`, `failed`, `expired`,
     /// `session_ended`); `dropped` sentences were never dispatched.
-    LlmReplyEnded { reply_id: String, outcome: String, dropped: u32 },
+    LlmReplyEnded {
+        reply_id: String,
+        outcome: String,
+        dropped: u32,
+    },
     /// A question joined a question group (or opened one: `by` = `new`);
     /// a group is answered once, for all its members.
-    QuestionGrouped { group_id: u64, comment_seq: i64, by: GroupedBy },
+    QuestionGrouped {
+        group_id: u64,
+        comment_seq: i64,
+        by: GroupedBy,
+    },
     /// A compliance rule fired on a comment or on an output: what fired and
     /// what was done. For outputs, `original` is the text as composed and
     /// `text` what is spoken instead (`None`: nothing).
@@ -256,10 +349,14 @@ pub enum SentenceVerdict {
     Passed,
     /// It states figures no knowledge entry supports: replaced by the
     /// template answer, and the stream is stopped.
-    Ungrounded { figures: Vec<String> },
+    Ungrounded {
+        figures: Vec<String>,
+    },
     /// The output check refused it: replaced by the template answer, and the
     /// stream is stopped.
-    Blocked { reason: String },
+    Blocked {
+        reason: String,
+    },
 }
 
 /// Why a question joined its group.
@@ -333,7 +430,9 @@ pub enum OperatorCommand {
     /// Move the pitch to the next product.
     NextProduct,
     /// The host says this text next, before anything queued.
-    Say { text: String },
+    Say {
+        text: String,
+    },
     Pause,
     Resume,
 }

@@ -62,7 +62,8 @@ struct WireEvent {
 
 /// Parse a request body: one event object or an array of them.
 pub fn parse_body(body: &[u8]) -> Result<Vec<Event>, IngestError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| bad("malformed_json", None, format!("body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| bad("malformed_json", None, format!("body is not valid JSON: {e}")))?;
     parse_value(value)
 }
 
@@ -89,52 +90,61 @@ fn parse_one(item: Value, index: usize) -> Result<Event, IngestError> {
     if item.get("type").is_none() {
         return Err(bad("missing_field", at, format!("event {index}: field `type` is required")));
     }
-    let w: WireEvent = serde_json::from_value(item).map_err(|e| bad("invalid_event", at, format!("event {index}: {e}")))?;
+    let w: WireEvent =
+        serde_json::from_value(item).map_err(|e| bad("invalid_event", at, format!("event {index}: {e}")))?;
     let kind = w.kind.as_str();
     if !matches!(kind, "join" | "leave" | "comment" | "like" | "gift" | "follow" | "order") {
         return Err(bad(
             "unknown_event_type",
             at,
-            format!("event {index}: unknown type {kind:?} (expected join, leave, comment, like, gift, follow or order)"),
+            format!(
+                "event {index}: unknown type {kind:?} (expected join, leave, comment, like, gift, follow or order)"
+            ),
         ));
     }
     let viewer = viewer(&w, index)?;
-    let event = match kind {
-        "join" => Event::ViewerJoined { viewer, variant: None },
-        "leave" => Event::ViewerLeft { viewer },
-        "follow" => Event::ViewerFollowed { viewer },
-        "comment" => {
-            let text = w.text.as_deref().map(str::trim).unwrap_or("");
-            if w.text.is_none() {
-                return Err(bad("missing_field", at, format!("event {index}: a comment needs `text`")));
+    let event =
+        match kind {
+            "join" => Event::ViewerJoined { viewer, variant: None },
+            "leave" => Event::ViewerLeft { viewer },
+            "follow" => Event::ViewerFollowed { viewer },
+            "comment" => {
+                let text = w.text.as_deref().map(str::trim).unwrap_or("");
+                if w.text.is_none() {
+                    return Err(bad("missing_field", at, format!("event {index}: a comment needs `text`")));
+                }
+                if text.is_empty() {
+                    return Err(bad("invalid_field", at, format!("event {index}: `text` is empty")));
+                }
+                if text.chars().count() > MAX_TEXT_CHARS {
+                    return Err(bad(
+                        "invalid_field",
+                        at,
+                        format!("event {index}: `text` is longer than {MAX_TEXT_CHARS} characters"),
+                    ));
+                }
+                Event::ViewerCommented { viewer, text: text.to_string() }
             }
-            if text.is_empty() {
-                return Err(bad("invalid_field", at, format!("event {index}: `text` is empty")));
+            "like" => Event::ViewerLiked { viewer, count: count(&w.count, "count", 1, 1_000_000, index)? },
+            "gift" => {
+                let gift = w.gift.clone().filter(|g| !g.trim().is_empty()).ok_or_else(|| {
+                    bad("missing_field", at, format!("event {index}: a gift needs `gift` (its name)"))
+                })?;
+                let count = count(&w.count, "count", 1, 1_000_000, index)?;
+                let value = money(&w.value, "value", index)?;
+                Event::ViewerGifted { viewer, gift, count, value }
             }
-            if text.chars().count() > MAX_TEXT_CHARS {
-                return Err(bad("invalid_field", at, format!("event {index}: `text` is longer than {MAX_TEXT_CHARS} characters")));
+            "order" => {
+                let product_id =
+                    w.product_id.clone().filter(|p| !p.trim().is_empty()).ok_or_else(|| {
+                        bad("missing_field", at, format!("event {index}: an order needs `product_id`"))
+                    })?;
+                let quantity = count(&w.quantity, "quantity", 1, 100_000, index)?;
+                let amount = money(&w.amount, "amount", index)?;
+                Event::ViewerOrdered { viewer, product_id, quantity, amount }
             }
-            Event::ViewerCommented { viewer, text: text.to_string() }
-        }
-        "like" => Event::ViewerLiked { viewer, count: count(&w.count, "count", 1, 1_000_000, index)? },
-        "gift" => {
-            let gift = w.gift.clone().filter(|g| !g.trim().is_empty()).ok_or_else(|| {
-                bad("missing_field", at, format!("event {index}: a gift needs `gift` (its name)"))
-            })?;
-            let count = count(&w.count, "count", 1, 1_000_000, index)?;
-            let value = money(&w.value, "value", index)?;
-            Event::ViewerGifted { viewer, gift, count, value }
-        }
-        "order" => {
-            let product_id = w.product_id.clone().filter(|p| !p.trim().is_empty()).ok_or_else(|| {
-                bad("missing_field", at, format!("event {index}: an order needs `product_id`"))
-            })?;
-            let quantity = count(&w.quantity, "quantity", 1, 100_000, index)?;
-            let amount = money(&w.amount, "amount", index)?;
-            Event::ViewerOrdered { viewer, product_id, quantity, amount }
-        }
-        _ => unreachable!("kinds were checked above"),
-    };
+            _ => unreachable!("kinds were checked above"),
+        };
     Ok(event)
 }
 
@@ -152,18 +162,32 @@ fn viewer(w: &WireEvent, index: usize) -> Result<Viewer, IngestError> {
         .viewer_id
         .as_ref()
         .ok_or_else(|| bad("missing_field", at, format!("event {index}: `viewer_id` is required")))?;
-    let id = id_string(id)
-        .filter(|s| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS)
-        .ok_or_else(|| bad("invalid_field", at, format!("event {index}: `viewer_id` must be a non-empty string or number of at most {MAX_ID_CHARS} characters")))?;
+    let id = id_string(id).filter(|s| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS).ok_or_else(|| {
+        bad(
+            "invalid_field",
+            at,
+            format!(
+                "event {index}: `viewer_id` must be a non-empty string or number of at most {MAX_ID_CHARS} characters"
+            ),
+        )
+    })?;
     let name = w.viewer_name.clone().unwrap_or_default();
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(bad("invalid_field", at, format!("event {index}: `viewer_name` is longer than {MAX_NAME_CHARS} characters")));
+        return Err(bad(
+            "invalid_field",
+            at,
+            format!("event {index}: `viewer_name` is longer than {MAX_NAME_CHARS} characters"),
+        ));
     }
     let platform_msg_id = match &w.platform_msg_id {
         None | Some(Value::Null) => None,
         Some(v) => {
             let id = id_string(v).filter(|s| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS).ok_or_else(|| {
-                bad("invalid_field", at, format!("event {index}: `platform_msg_id` must be a non-empty string or number"))
+                bad(
+                    "invalid_field",
+                    at,
+                    format!("event {index}: `platform_msg_id` must be a non-empty string or number"),
+                )
             })?;
             // ids are unique per platform, not across platforms
             Some(match &w.platform {
@@ -180,7 +204,11 @@ fn count(v: &Option<Value>, field: &str, default: u32, max: u32, index: usize) -
         None | Some(Value::Null) => Ok(default),
         Some(Value::Number(n)) => match n.as_u64() {
             Some(c) if c >= 1 && c <= u64::from(max) => Ok(c as u32),
-            _ => Err(bad("invalid_field", Some(index), format!("event {index}: `{field}` must be an integer from 1 to {max}"))),
+            _ => Err(bad(
+                "invalid_field",
+                Some(index),
+                format!("event {index}: `{field}` must be an integer from 1 to {max}"),
+            )),
         },
         Some(_) => Err(bad("invalid_field", Some(index), format!("event {index}: `{field}` must be an integer"))),
     }
@@ -191,7 +219,11 @@ fn money(v: &Option<Value>, field: &str, index: usize) -> Result<f64, IngestErro
         None | Some(Value::Null) => Ok(0.0),
         Some(Value::Number(n)) => match n.as_f64() {
             Some(x) if x.is_finite() && (0.0..=1e9).contains(&x) => Ok(x),
-            _ => Err(bad("invalid_field", Some(index), format!("event {index}: `{field}` must be a number from 0 to 1e9"))),
+            _ => Err(bad(
+                "invalid_field",
+                Some(index),
+                format!("event {index}: `{field}` must be a number from 0 to 1e9"),
+            )),
         },
         Some(_) => Err(bad("invalid_field", Some(index), format!("event {index}: `{field}` must be a number"))),
     }
@@ -240,7 +272,9 @@ mod tests {
 
     #[test]
     fn platform_message_ids_are_scoped_by_platform() {
-        let events = parse_body(br#"{"type":"comment","viewer_id":7,"text":"hi","platform":"bilibili","platform_msg_id":99}"#).unwrap();
+        let events =
+            parse_body(br#"{"type":"comment","viewer_id":7,"text":"hi","platform":"bilibili","platform_msg_id":99}"#)
+                .unwrap();
         assert_eq!(events[0].platform_msg_id(), Some("bilibili:99"));
         assert_eq!(events[0].viewer().unwrap().id, "7");
     }
@@ -249,7 +283,8 @@ mod tests {
     fn variants_are_stable_and_cover_every_arm() {
         let exp = crate::events::Experiment { name: "voice".into(), variants: vec!["a".into(), "b".into()] };
         assert_eq!(assign_variant(&exp, "viewer-1"), assign_variant(&exp, "viewer-1"));
-        let arms: std::collections::HashSet<_> = (0..50).filter_map(|i| assign_variant(&exp, &format!("v{i}"))).collect();
+        let arms: std::collections::HashSet<_> =
+            (0..50).filter_map(|i| assign_variant(&exp, &format!("v{i}"))).collect();
         assert_eq!(arms.len(), 2);
     }
 }

@@ -148,10 +148,10 @@ pub async fn run(url: String, catalog: Catalog, config: SimulatorConfig) -> anyh
     // acks are read (and errors logged) concurrently
     let reader = tokio::spawn(async move {
         while let Some(Ok(msg)) = rx.next().await {
-            if let Message::Text(text) = msg {
-                if text.contains("\"code\"") {
-                    tracing::warn!(reply = %text, "simulator event refused");
-                }
+            if let Message::Text(text) = msg
+                && text.contains("\"code\"")
+            {
+                tracing::warn!(reply = %text, "simulator event refused");
             }
         }
     });

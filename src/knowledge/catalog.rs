@@ -134,7 +134,12 @@ impl Catalog {
         let mut problems = Vec::new();
         let brands = self.all_brands();
         if brands.is_empty() {
-            problems.push(Problem { row: None, product_id: None, field: "brand".into(), message: "the catalogue names no brand".into() });
+            problems.push(Problem {
+                row: None,
+                product_id: None,
+                field: "brand".into(),
+                message: "the catalogue names no brand".into(),
+            });
         }
         for b in &brands {
             problems.extend(b.validate());
@@ -147,10 +152,10 @@ impl Catalog {
                 found.push(Problem::of(p, "id", "duplicate product id"));
             }
             for f in &p.faq {
-                if let Some(id) = &f.id {
-                    if !faq_ids.insert(id.as_str()) {
-                        found.push(Problem::of(p, "faq.id", &format!("duplicate FAQ id {id:?}")));
-                    }
+                if let Some(id) = &f.id
+                    && !faq_ids.insert(id.as_str())
+                {
+                    found.push(Problem::of(p, "faq.id", &format!("duplicate FAQ id {id:?}")));
                 }
             }
             if brands.len() > 1 || p.brand_id.is_some() {
@@ -176,7 +181,12 @@ pub fn valid_id(id: &str) -> bool {
 
 impl Problem {
     pub fn of(p: &Product, field: &str, message: &str) -> Problem {
-        Problem { row: None, product_id: Some(p.id.clone()).filter(|s| !s.is_empty()), field: field.into(), message: message.into() }
+        Problem {
+            row: None,
+            product_id: Some(p.id.clone()).filter(|s| !s.is_empty()),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -184,7 +194,12 @@ impl Brand {
     pub fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut push = |field: &str, message: String| {
-            problems.push(Problem { row: None, product_id: None, field: format!("brand {:?}: {field}", self.id), message })
+            problems.push(Problem {
+                row: None,
+                product_id: None,
+                field: format!("brand {:?}: {field}", self.id),
+                message,
+            })
         };
         if !valid_id(&self.id) {
             push("id", "must be 1-64 characters of [A-Za-z0-9_-]".into());
@@ -230,10 +245,10 @@ impl Product {
         if until.is_err() {
             push("promo_valid_until", "must be an RFC 3339 time such as 2026-11-12T00:00:00+08:00");
         }
-        if let (Ok(Some(a)), Ok(Some(b))) = (from, until) {
-            if b <= a {
-                push("promo_valid_until", "must be after promo_valid_from");
-            }
+        if let (Ok(Some(a)), Ok(Some(b))) = (from, until)
+            && b <= a
+        {
+            push("promo_valid_until", "must be after promo_valid_from");
         }
         if (self.promo_valid_from.is_some() || self.promo_valid_until.is_some()) && self.promo_price.is_none() {
             push("promo_price", "a promotion period needs a promo_price");

@@ -30,8 +30,12 @@ pub async fn import_catalog(pool: &PgPool, catalog: &Catalog, changed_by: &str) 
     let brands = catalog.all_brands();
     let mut versions = Vec::new();
     for b in &brands {
-        let products: Vec<catalog::Product> =
-            catalog.products.iter().filter(|p| p.brand_id.as_deref().unwrap_or(&brands[0].id) == b.id).cloned().collect();
+        let products: Vec<catalog::Product> = catalog
+            .products
+            .iter()
+            .filter(|p| p.brand_id.as_deref().unwrap_or(&brands[0].id) == b.id)
+            .cloned()
+            .collect();
         let edit = store::Edit {
             brand: Some((*b).clone()),
             summary: format!("import of {} products", products.len()),
@@ -39,7 +43,10 @@ pub async fn import_catalog(pool: &PgPool, catalog: &Catalog, changed_by: &str) 
             ..Default::default()
         };
         let version = store::apply(pool, &b.id, changed_by, edit).await.map_err(|e| match e {
-            store::StoreError::Invalid(p) => anyhow::anyhow!("invalid catalogue: {}", p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+            store::StoreError::Invalid(p) => anyhow::anyhow!(
+                "invalid catalogue: {}",
+                p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            ),
             e => anyhow::Error::from(e),
         })?;
         versions.push((b.id.clone(), version));
@@ -124,10 +131,20 @@ pub(crate) fn entries_of(p: &catalog::Product) -> Vec<NewEntry> {
         Some(promo) if promo < p.price => match until {
             None => (
                 format!("{}原价{}元，今天直播间到手价{}元。", p.name, yuan(p.price), yuan(promo)),
-                format!("The {name_en} lists at {} yuan; in this live room today it is {} yuan.", yuan(p.price), yuan(promo)),
+                format!(
+                    "The {name_en} lists at {} yuan; in this live room today it is {} yuan.",
+                    yuan(p.price),
+                    yuan(promo)
+                ),
             ),
             Some(t) => (
-                format!("{}原价{}元，直播间到手价{}元，活动到{}。", p.name, yuan(p.price), yuan(promo), t.format("%-m月%-d日%H:%M")),
+                format!(
+                    "{}原价{}元，直播间到手价{}元，活动到{}。",
+                    p.name,
+                    yuan(p.price),
+                    yuan(promo),
+                    t.format("%-m月%-d日%H:%M")
+                ),
                 format!(
                     "The {name_en} lists at {} yuan; in this live room it is {} yuan until {}.",
                     yuan(p.price),
@@ -159,9 +176,10 @@ pub(crate) fn entries_of(p: &catalog::Product) -> Vec<NewEntry> {
             .chain(a.name_en.as_ref().map(|n| format!("what is the {n}")))
             .collect();
         let answer = format!("{}的{}是{}。", p.name, a.name, a.value);
-        let answer_en = a.name_en.as_ref().map(|n| {
-            format!("The {n} of the {name_en} is {}.", a.value_en.clone().unwrap_or_else(|| a.value.clone()))
-        });
+        let answer_en = a
+            .name_en
+            .as_ref()
+            .map(|n| format!("The {n} of the {name_en} is {}.", a.value_en.clone().unwrap_or_else(|| a.value.clone())));
         out.push(make("attribute", format!("{}#attr:{key_name}", p.id), questions, "", answer, answer_en));
     }
     for (i, f) in p.faq.iter().enumerate() {
@@ -178,16 +196,16 @@ fn yuan(x: f64) -> String {
 /// The brand's products in order, as the room stages them, and the brand's
 /// current knowledge version.
 pub async fn run_of_show(pool: &PgPool, brand_id: &str) -> anyhow::Result<(Vec<StagedProduct>, i64)> {
-    let version: Option<i64> =
-        sqlx::query_scalar("SELECT max(version) FROM knowledge_versions WHERE brand_id = $1")
-            .bind(brand_id)
-            .fetch_one(pool)
-            .await?;
-    let version = version.with_context(|| format!("unknown brand {brand_id:?}"))?;
-    let rows = sqlx::query("SELECT product_id, name, pitch FROM products WHERE brand_id = $1 ORDER BY position, product_id")
+    let version: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM knowledge_versions WHERE brand_id = $1")
         .bind(brand_id)
-        .fetch_all(pool)
+        .fetch_one(pool)
         .await?;
+    let version = version.with_context(|| format!("unknown brand {brand_id:?}"))?;
+    let rows =
+        sqlx::query("SELECT product_id, name, pitch FROM products WHERE brand_id = $1 ORDER BY position, product_id")
+            .bind(brand_id)
+            .fetch_all(pool)
+            .await?;
     let mut products = Vec::with_capacity(rows.len());
     for row in rows {
         let pitch: sqlx::types::Json<Vec<catalog::PitchSegment>> = row.try_get("pitch")?;
@@ -222,7 +240,24 @@ pub enum Mode {
 pub struct Retriever {
     pool: PgPool,
     embedder: Option<&'static crate::embed::Embedder>,
-    indexes: Arc<Mutex<HashMap<(String, i64), Arc<BrandIndex>>>>,
+    /// In-memory indexes by (brand, knowledge version).
+    indexes: Arc<Mutex<IndexCache>>,
+}
+
+/// The in-memory indexes, by (brand, knowledge version).
+type IndexCache = HashMap<(String, i64), Arc<BrandIndex>>;
+
+/// One entry in the score fusion.
+#[derive(Debug, Default)]
+struct Candidate {
+    /// The fused score the ranking uses.
+    score: f64,
+    /// The full-text rank score, where full text matched it.
+    fts: Option<f64>,
+    /// The best cosine of its vectors, where it has one.
+    cosine: Option<f32>,
+    /// The full-text terms it matched.
+    terms: Vec<String>,
 }
 
 /// Entries returned per query.
@@ -357,7 +392,14 @@ impl VectorIndex {
             }
         }
         let data = if quantize { Vectors::I8 { data: q, scales } } else { Vectors::F32(f) };
-        VectorIndex { entry_ids, on_product, data, bits: with_bits.then_some(bits), prefilter: prefilter.unwrap_or(0), product_rows }
+        VectorIndex {
+            entry_ids,
+            on_product,
+            data,
+            bits: with_bits.then_some(bits),
+            prefilter: prefilter.unwrap_or(0),
+            product_rows,
+        }
     }
 
     /// Every entry's best cosine to `q` (plus the on-stage bonus), for the
@@ -504,8 +546,9 @@ mod vector_tests {
 
     #[test]
     fn the_sign_bit_prefilter_finds_what_the_full_scan_finds_and_always_scores_the_product_on_stage() {
-        let rows: Vec<(i64, Option<String>, Vec<f32>)> =
-            (0..3000).map(|i| (i as i64, Some(if i == 2999 { "stage".to_string() } else { format!("p{}", i % 50) }), unit(i))).collect();
+        let rows: Vec<(i64, Option<String>, Vec<f32>)> = (0..3000)
+            .map(|i| (i as i64, Some(if i == 2999 { "stage".to_string() } else { format!("p{}", i % 50) }), unit(i)))
+            .collect();
         let full = VectorIndex::build(rows.clone(), true, None);
         let pre = VectorIndex::build(rows, true, Some(60));
         assert!(pre.is_prefiltered() && !full.is_prefiltered());
@@ -527,7 +570,8 @@ mod vector_tests {
             let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
             v.into_iter().map(|a| a / n).collect::<Vec<f32>>()
         };
-        let mut rows: Vec<(i64, Option<String>, Vec<f32>)> = (0..100).map(|i| (i, Some("other".to_string()), mix(0.3, 20_000 + i as u64))).collect();
+        let mut rows: Vec<(i64, Option<String>, Vec<f32>)> =
+            (0..100).map(|i| (i, Some("other".to_string()), mix(0.3, 20_000 + i as u64))).collect();
         rows.push((100, Some("stage".into()), mix(1.6, 30_000)));
         rows.extend((101..3000).map(|i| (i, Some(format!("p{}", i % 50)), unit(40_000 + i as u64))));
         let pre = VectorIndex::build(rows, true, Some(60));
@@ -540,7 +584,8 @@ mod vector_tests {
         let v: Vec<f32> = (0..512).map(|i| ((i as f32) * 0.37).sin()).collect();
         let w: Vec<f32> = (0..512).map(|i| ((i as f32) * 0.37 + 0.5).sin()).collect();
         let norm = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
-        let (v, w): (Vec<f32>, Vec<f32>) = (v.iter().map(|x| x / norm(&v)).collect(), w.iter().map(|x| x / norm(&w)).collect());
+        let (v, w): (Vec<f32>, Vec<f32>) =
+            (v.iter().map(|x| x / norm(&v)).collect(), w.iter().map(|x| x / norm(&w)).collect());
         let exact = crate::embed::dot(&v, &w);
         let (qv, sv) = quantize_i8(&v);
         let (qw, sw) = quantize_i8(&w);
@@ -596,7 +641,11 @@ impl Retriever {
             if mode == Mode::Fts { Ok(HashMap::new()) } else { self.vector(&index, product_on_stage, question).await }
         };
         let fts = async {
-            if mode == Mode::Vector { Ok(Vec::new()) } else { self.fts(brand_id, &index, product_on_stage, question).await }
+            if mode == Mode::Vector {
+                Ok(Vec::new())
+            } else {
+                self.fts(brand_id, &index, product_on_stage, question).await
+            }
         };
         let (cosines, fts) = tokio::join!(vector, fts);
         let (cosines, fts) = (cosines?, fts?);
@@ -605,11 +654,11 @@ impl Retriever {
         // vector hits; every candidate has both scores (0 where one is absent).
         let max_fts = fts.iter().map(|(_, s, _)| *s).fold(0.0, f64::max).max(1e-9);
         let fts_weight = fts_weight();
-        let mut candidates: HashMap<i64, (f64, Option<f64>, Option<f32>, Vec<String>)> = HashMap::new();
+        let mut candidates: HashMap<i64, Candidate> = HashMap::new();
         for (id, score, terms) in &fts {
             let e = candidates.entry(*id).or_default();
-            e.1 = Some(*score);
-            e.3 = terms.clone();
+            e.fts = Some(*score);
+            e.terms = terms.clone();
         }
         let mut by_cosine: Vec<(&i64, &f32)> = cosines.iter().collect();
         by_cosine.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
@@ -617,21 +666,25 @@ impl Retriever {
             candidates.entry(*id).or_default();
         }
         for (id, e) in candidates.iter_mut() {
-            e.2 = cosines.get(id).copied();
-            let fts_part = e.1.map(|s| s / max_fts).unwrap_or(0.0);
-            e.0 = match mode {
-                Mode::Fts => e.1.unwrap_or(0.0),
-                Mode::Vector => f64::from(e.2.unwrap_or(0.0)),
-                Mode::Hybrid => f64::from(e.2.unwrap_or(0.0)) + fts_weight * fts_part,
+            e.cosine = cosines.get(id).copied();
+            let fts_part = e.fts.map(|s| s / max_fts).unwrap_or(0.0);
+            e.score = match mode {
+                Mode::Fts => e.fts.unwrap_or(0.0),
+                Mode::Vector => f64::from(e.cosine.unwrap_or(0.0)),
+                Mode::Hybrid => f64::from(e.cosine.unwrap_or(0.0)) + fts_weight * fts_part,
             };
         }
-        let mut ranked: Vec<(i64, (f64, Option<f64>, Option<f32>, Vec<String>))> = candidates.into_iter().collect();
-        ranked.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.0.cmp(&b.0)));
+        let mut ranked: Vec<(i64, Candidate)> = candidates.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
         ranked.truncate(TOP_K);
         let mut out = Vec::with_capacity(ranked.len());
-        for (id, (score, fts_score, cosine, terms)) in ranked {
+        for (id, Candidate { score, fts: fts_score, cosine, terms }) in ranked {
             let Some(mut entry) = index.details.get(&id).cloned() else { continue };
-            let scope = if product_on_stage.is_some() && entry.product_id.as_deref() == product_on_stage { "product_on_stage" } else { "brand" };
+            let scope = if product_on_stage.is_some() && entry.product_id.as_deref() == product_on_stage {
+                "product_on_stage"
+            } else {
+                "brand"
+            };
             let mut why = vec![scope.to_string()];
             if let Some(s) = fts_score {
                 why.push(format!("fts {s:.3} [{}]", terms.join(" ")));
@@ -690,7 +743,12 @@ impl Retriever {
     }
 
     /// Every entry's best cosine to the question.
-    async fn vector(&self, index: &Arc<BrandIndex>, product_on_stage: Option<&str>, question: &str) -> anyhow::Result<HashMap<i64, f32>> {
+    async fn vector(
+        &self,
+        index: &Arc<BrandIndex>,
+        product_on_stage: Option<&str>,
+        question: &str,
+    ) -> anyhow::Result<HashMap<i64, f32>> {
         let Some(embedder) = self.embedder else { return Ok(HashMap::new()) };
         if index.vectors.is_empty() {
             return Ok(HashMap::new());
@@ -711,10 +769,12 @@ impl Retriever {
     pub async fn index(&self, brand_id: &str, version: Option<i64>) -> anyhow::Result<Arc<BrandIndex>> {
         let version = match version {
             Some(v) => v,
-            None => sqlx::query_scalar("SELECT COALESCE(max(version), 0) FROM knowledge_versions WHERE brand_id = $1")
-                .bind(brand_id)
-                .fetch_one(&self.pool)
-                .await?,
+            None => {
+                sqlx::query_scalar("SELECT COALESCE(max(version), 0) FROM knowledge_versions WHERE brand_id = $1")
+                    .bind(brand_id)
+                    .fetch_one(&self.pool)
+                    .await?
+            }
         };
         let key = (brand_id.to_string(), version);
         // unwrap: the lock is never held across a panic
@@ -735,11 +795,12 @@ impl Retriever {
 
     async fn load_index(&self, brand_id: &str, version: i64) -> anyhow::Result<BrandIndex> {
         const LIVE: &str = "e.brand_id = $1 AND e.version_from <= $2 AND (e.version_to IS NULL OR e.version_to > $2)";
-        let entries: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM knowledge_entries e WHERE {LIVE}")))
-            .bind(brand_id)
-            .bind(version)
-            .fetch_one(&self.pool)
-            .await?;
+        let entries: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM knowledge_entries e WHERE {LIVE}")))
+                .bind(brand_id)
+                .bind(version)
+                .fetch_one(&self.pool)
+                .await?;
         let detail_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT e.entry_id, e.product_id, e.product_name, e.kind, e.answer, e.answer_en FROM knowledge_entries e WHERE {LIVE}"
         )))
@@ -820,12 +881,13 @@ impl Retriever {
             }
         }
         let quantize = rows.len() >= INT8_MIN_VECTORS;
-        let prefilter = (rows.len() as f64 >= tunable("LIVEROOM_PREFILTER_MIN_VECTORS", BINARY_MIN_VECTORS as f64)).then_some(PREFILTER);
-        let vectors =
-            tokio::task::spawn_blocking(move || VectorIndex::build(rows, quantize, prefilter)).await.context("index build panicked")?;
+        let prefilter = (rows.len() as f64 >= tunable("LIVEROOM_PREFILTER_MIN_VECTORS", BINARY_MIN_VECTORS as f64))
+            .then_some(PREFILTER);
+        let vectors = tokio::task::spawn_blocking(move || VectorIndex::build(rows, quantize, prefilter))
+            .await
+            .context("index build panicked")?;
         Ok(BrandIndex { version, entries, names, longest_name, hot_terms, details, vectors })
     }
-
 }
 
 impl BrandIndex {
@@ -858,7 +920,10 @@ impl BrandIndex {
 
 /// Entry keys by id, for evaluation against labelled data.
 pub async fn entry_keys(pool: &PgPool, brand_id: &str) -> anyhow::Result<HashMap<i64, String>> {
-    let rows = sqlx::query("SELECT entry_id, entry_key FROM knowledge_entries WHERE brand_id = $1").bind(brand_id).fetch_all(pool).await?;
+    let rows = sqlx::query("SELECT entry_id, entry_key FROM knowledge_entries WHERE brand_id = $1")
+        .bind(brand_id)
+        .fetch_all(pool)
+        .await?;
     rows.iter().map(|r| Ok((r.try_get("entry_id")?, r.try_get("entry_key")?))).collect()
 }
 

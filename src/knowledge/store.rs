@@ -28,10 +28,10 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return StoreError::Conflict(format!("already exists ({})", db.message()));
-            }
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return StoreError::Conflict(format!("already exists ({})", db.message()));
         }
         StoreError::Db(e.into())
     }
@@ -86,7 +86,11 @@ pub async fn apply(pool: &PgPool, brand_id: &str, actor: &str, edit: Edit) -> Re
             }
         }
         if p.brand_id.as_deref().is_some_and(|b| b != brand_id) {
-            found.push(Problem::of(p, "brand_id", &format!("names brand {:?}, not {brand_id:?}", p.brand_id.as_deref().unwrap_or(""))));
+            found.push(Problem::of(
+                p,
+                "brand_id",
+                &format!("names brand {:?}, not {brand_id:?}", p.brand_id.as_deref().unwrap_or("")),
+            ));
         }
         problems.extend(found.into_iter().map(|mut x| {
             x.row = Some(i);
@@ -127,21 +131,26 @@ pub async fn apply(pool: &PgPool, brand_id: &str, actor: &str, edit: Edit) -> Re
         .bind(&claims)
         .execute(&mut *tx)
         .await?;
-        let before = current.as_ref().map(|(name, name_en, claims, _)| json!({"name": name, "name_en": name_en, "forbidden_claims": claims}));
+        let before = current
+            .as_ref()
+            .map(|(name, name_en, claims, _)| json!({"name": name, "name_en": name_en, "forbidden_claims": claims}));
         let after = json!({"name": b.name, "name_en": b.name_en, "forbidden_claims": claims});
         if before.as_ref() != Some(&after) {
             let op = if current.is_some() { "update" } else { "create" };
             changes.push(Change { op, kind: "brand", id: brand_id.into(), before, after: Some(after) });
         }
     }
-    let version: i64 = sqlx::query_scalar("SELECT COALESCE(max(version), 0) + 1 FROM knowledge_versions WHERE brand_id = $1")
-        .bind(brand_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let version: i64 =
+        sqlx::query_scalar("SELECT COALESCE(max(version), 0) + 1 FROM knowledge_versions WHERE brand_id = $1")
+            .bind(brand_id)
+            .fetch_one(&mut *tx)
+            .await?;
 
     // products: what exists now
-    let existing: Vec<String> =
-        sqlx::query_scalar("SELECT product_id FROM products WHERE brand_id = $1").bind(brand_id).fetch_all(&mut *tx).await?;
+    let existing: Vec<String> = sqlx::query_scalar("SELECT product_id FROM products WHERE brand_id = $1")
+        .bind(brand_id)
+        .fetch_all(&mut *tx)
+        .await?;
     let existing: HashSet<String> = existing.into_iter().collect();
     let mut deletes: Vec<String> = edit.deletes.clone();
     if edit.replace_all {
@@ -154,32 +163,36 @@ pub async fn apply(pool: &PgPool, brand_id: &str, actor: &str, edit: Edit) -> Re
         }
     }
     // a product id is global: one brand cannot take over another's
-    let taken: Vec<(String, String)> = sqlx::query_as("SELECT product_id, brand_id FROM products WHERE product_id = ANY($1) AND brand_id <> $2")
-        .bind(edit.upserts.iter().map(|p| p.id.clone()).collect::<Vec<_>>())
-        .bind(brand_id)
-        .fetch_all(&mut *tx)
-        .await?;
+    let taken: Vec<(String, String)> =
+        sqlx::query_as("SELECT product_id, brand_id FROM products WHERE product_id = ANY($1) AND brand_id <> $2")
+            .bind(edit.upserts.iter().map(|p| p.id.clone()).collect::<Vec<_>>())
+            .bind(brand_id)
+            .fetch_all(&mut *tx)
+            .await?;
     if let Some((pid, _)) = taken.first() {
         return Err(StoreError::Conflict(format!("product id {pid:?} belongs to another brand")));
     }
-    if edit.create_only {
-        if let Some(p) = edit.upserts.iter().find(|p| existing.contains(&p.id)) {
-            return Err(StoreError::Conflict(format!("product {:?} exists already", p.id)));
-        }
+    if edit.create_only
+        && let Some(p) = edit.upserts.iter().find(|p| existing.contains(&p.id))
+    {
+        return Err(StoreError::Conflict(format!("product {:?} exists already", p.id)));
     }
     let touched: Vec<String> = edit.upserts.iter().map(|p| p.id.clone()).chain(deletes.iter().cloned()).collect();
     let before = load_products_tx(&mut tx, brand_id, &touched).await?;
     // positions: new products go to the end of the run of show
-    let max_position: i32 =
-        sqlx::query_scalar("SELECT COALESCE(max(position), -1) FROM products WHERE brand_id = $1").bind(brand_id).fetch_one(&mut *tx).await?;
-    let positions: HashMap<String, i32> =
-        sqlx::query_as::<_, (String, i32)>("SELECT product_id, position FROM products WHERE brand_id = $1 AND product_id = ANY($2)")
-            .bind(brand_id)
-            .bind(&touched)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
+    let max_position: i32 = sqlx::query_scalar("SELECT COALESCE(max(position), -1) FROM products WHERE brand_id = $1")
+        .bind(brand_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let positions: HashMap<String, i32> = sqlx::query_as::<_, (String, i32)>(
+        "SELECT product_id, position FROM products WHERE brand_id = $1 AND product_id = ANY($2)",
+    )
+    .bind(brand_id)
+    .bind(&touched)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
     let mut next_position = max_position + 1;
     let mut changed_products = Vec::new();
     for (i, p) in edit.upserts.iter().enumerate() {
@@ -216,26 +229,33 @@ pub async fn apply(pool: &PgPool, brand_id: &str, actor: &str, edit: Edit) -> Re
         });
     }
     // close the entries of every changed or deleted product
-    let closing: Vec<String> = changed_products.iter().map(|(_, p)| p.id.clone()).chain(deletes.iter().cloned()).collect();
+    let closing: Vec<String> =
+        changed_products.iter().map(|(_, p)| p.id.clone()).chain(deletes.iter().cloned()).collect();
     sqlx::query("UPDATE knowledge_entries SET version_to = $3 WHERE brand_id = $1 AND product_id = ANY($2) AND version_to IS NULL")
         .bind(brand_id)
         .bind(&closing)
         .bind(version)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM products WHERE brand_id = $1 AND product_id = ANY($2)").bind(brand_id).bind(&deletes).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM products WHERE brand_id = $1 AND product_id = ANY($2)")
+        .bind(brand_id)
+        .bind(&deletes)
+        .execute(&mut *tx)
+        .await?;
     for chunk in changed_products.chunks(500) {
         write_products(&mut tx, brand_id, version, chunk).await?;
     }
     let summary = if edit.summary.is_empty() { summarise(&changes) } else { edit.summary.clone() };
-    sqlx::query("INSERT INTO knowledge_versions (brand_id, version, changed_by, summary, changes) VALUES ($1, $2, $3, $4, $5)")
-        .bind(brand_id)
-        .bind(version)
-        .bind(actor)
-        .bind(&summary)
-        .bind(serde_json::to_value(&changes).context("changes")?)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO knowledge_versions (brand_id, version, changed_by, summary, changes) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(brand_id)
+    .bind(version)
+    .bind(actor)
+    .bind(&summary)
+    .bind(serde_json::to_value(&changes).context("changes")?)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await.context("cannot commit")?;
     // a large import changes the tables' statistics: plan retrieval with fresh ones
     if changed_products.len() >= 200 {
@@ -282,25 +302,48 @@ fn with_claim_ids(claims: &[super::catalog::ForbiddenClaim]) -> Vec<super::catal
         .collect()
 }
 
+/// The product rows of one upsert, a column each (bound as arrays to `unnest`).
+#[derive(Default)]
+struct ProductColumns {
+    id: Vec<String>,
+    position: Vec<i32>,
+    name: Vec<String>,
+    name_en: Vec<Option<String>>,
+    aliases: Vec<String>,
+    category: Vec<String>,
+    price: Vec<f64>,
+    promo_price: Vec<Option<f64>>,
+    promo_valid_from: Vec<Option<String>>,
+    promo_valid_until: Vec<Option<String>>,
+    stock: Vec<i32>,
+    attributes: Vec<Value>,
+    pitch: Vec<Value>,
+    faq: Vec<Value>,
+}
+
 /// Upsert product rows and insert their entries (and vectors) at `version`.
-async fn write_products(tx: &mut Transaction<'_, Postgres>, brand_id: &str, version: i64, products: &[(i32, Product)]) -> Result<(), StoreError> {
-    let mut cols: (Vec<String>, Vec<i32>, Vec<String>, Vec<Option<String>>, Vec<String>, Vec<String>, Vec<f64>, Vec<Option<f64>>) = Default::default();
-    let mut more: (Vec<Option<String>>, Vec<Option<String>>, Vec<i32>, Vec<Value>, Vec<Value>, Vec<Value>) = Default::default();
+async fn write_products(
+    tx: &mut Transaction<'_, Postgres>,
+    brand_id: &str,
+    version: i64,
+    products: &[(i32, Product)],
+) -> Result<(), StoreError> {
+    let mut c = ProductColumns::default();
     for (position, p) in products {
-        cols.0.push(p.id.clone());
-        cols.1.push(*position);
-        cols.2.push(p.name.clone());
-        cols.3.push(p.name_en.clone());
-        cols.4.push(join_list(&p.aliases));
-        cols.5.push(p.category.clone());
-        cols.6.push(p.price);
-        cols.7.push(p.promo_price);
-        more.0.push(p.promo_valid_from.clone());
-        more.1.push(p.promo_valid_until.clone());
-        more.2.push(p.stock);
-        more.3.push(serde_json::to_value(&p.attributes).context("attributes")?);
-        more.4.push(serde_json::to_value(&p.pitch).context("pitch")?);
-        more.5.push(serde_json::to_value(&p.faq).context("faq")?);
+        c.id.push(p.id.clone());
+        c.position.push(*position);
+        c.name.push(p.name.clone());
+        c.name_en.push(p.name_en.clone());
+        c.aliases.push(join_list(&p.aliases));
+        c.category.push(p.category.clone());
+        c.price.push(p.price);
+        c.promo_price.push(p.promo_price);
+        c.promo_valid_from.push(p.promo_valid_from.clone());
+        c.promo_valid_until.push(p.promo_valid_until.clone());
+        c.stock.push(p.stock);
+        c.attributes.push(serde_json::to_value(&p.attributes).context("attributes")?);
+        c.pitch.push(serde_json::to_value(&p.pitch).context("pitch")?);
+        c.faq.push(serde_json::to_value(&p.faq).context("faq")?);
     }
     sqlx::query(
         "INSERT INTO products (product_id, brand_id, position, name, name_en, aliases, category, price, promo_price, \
@@ -317,20 +360,20 @@ async fn write_products(tx: &mut Transaction<'_, Postgres>, brand_id: &str, vers
          pitch = EXCLUDED.pitch, faq = EXCLUDED.faq",
     )
     .bind(brand_id)
-    .bind(&cols.0)
-    .bind(&cols.1)
-    .bind(&cols.2)
-    .bind(&cols.3)
-    .bind(&cols.4)
-    .bind(&cols.5)
-    .bind(&cols.6)
-    .bind(&cols.7)
-    .bind(&more.0)
-    .bind(&more.1)
-    .bind(&more.2)
-    .bind(&more.3)
-    .bind(&more.4)
-    .bind(&more.5)
+    .bind(&c.id)
+    .bind(&c.position)
+    .bind(&c.name)
+    .bind(&c.name_en)
+    .bind(&c.aliases)
+    .bind(&c.category)
+    .bind(&c.price)
+    .bind(&c.promo_price)
+    .bind(&c.promo_valid_from)
+    .bind(&c.promo_valid_until)
+    .bind(&c.stock)
+    .bind(&c.attributes)
+    .bind(&c.pitch)
+    .bind(&c.faq)
     .execute(&mut **tx)
     .await?;
 
@@ -369,16 +412,21 @@ async fn write_products(tx: &mut Transaction<'_, Postgres>, brand_id: &str, vers
     .fetch_all(&mut **tx)
     .await?;
     if ids.len() != entries.len() {
-        return Err(StoreError::Db(anyhow::anyhow!("entry insert returned {} ids for {} entries", ids.len(), entries.len())));
+        return Err(StoreError::Db(anyhow::anyhow!(
+            "entry insert returned {} ids for {} entries",
+            ids.len(),
+            entries.len()
+        )));
     }
     // RETURNING follows the insert order of the ORDER BY; map keys to ids to be sure
-    let keys: HashMap<i64, String> =
-        sqlx::query_as::<_, (i64, String)>("SELECT entry_id, entry_key FROM knowledge_entries WHERE entry_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
+    let keys: HashMap<i64, String> = sqlx::query_as::<_, (i64, String)>(
+        "SELECT entry_id, entry_key FROM knowledge_entries WHERE entry_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
     let id_of: HashMap<&str, i64> = keys.iter().map(|(id, k)| (k.as_str(), *id)).collect();
     let Some(vectors) = vectors else { return Ok(()) };
     let mut v_entry = Vec::new();
@@ -445,12 +493,18 @@ fn product_of(r: &sqlx::postgres::PgRow) -> Result<Product, sqlx::Error> {
     })
 }
 
-async fn load_products_tx(tx: &mut Transaction<'_, Postgres>, brand_id: &str, ids: &[String]) -> Result<HashMap<String, Product>, StoreError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE brand_id = $1 AND product_id = ANY($2)")))
-        .bind(brand_id)
-        .bind(ids)
-        .fetch_all(&mut **tx)
-        .await?;
+async fn load_products_tx(
+    tx: &mut Transaction<'_, Postgres>,
+    brand_id: &str,
+    ids: &[String],
+) -> Result<HashMap<String, Product>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE brand_id = $1 AND product_id = ANY($2)"
+    )))
+    .bind(brand_id)
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?;
     let mut out = HashMap::new();
     for r in &rows {
         let p = product_of(r)?;
@@ -469,11 +523,21 @@ pub struct BrandInfo {
 }
 
 pub async fn get_brand(pool: &PgPool, brand_id: &str) -> Result<BrandInfo, StoreError> {
-    list_brands_where(pool, Some(brand_id), 1, 0).await?.0.into_iter().next().ok_or_else(|| StoreError::NotFound("brand", brand_id.into()))
+    list_brands_where(pool, Some(brand_id), 1, 0)
+        .await?
+        .0
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::NotFound("brand", brand_id.into()))
 }
 
 /// Brands in id order (`only` restricts to one), with the total count.
-pub async fn list_brands_where(pool: &PgPool, only: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<BrandInfo>, i64), StoreError> {
+pub async fn list_brands_where(
+    pool: &PgPool,
+    only: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<BrandInfo>, i64), StoreError> {
     let rows = sqlx::query(
         "SELECT b.brand_id, b.name, b.name_en, b.forbidden_claims, count(*) OVER () AS total, \
          (SELECT COALESCE(max(version), 0) FROM knowledge_versions v WHERE v.brand_id = b.brand_id) AS version, \
@@ -502,10 +566,12 @@ pub async fn list_brands_where(pool: &PgPool, only: Option<&str>, limit: i64, of
         });
     }
     if out.is_empty() && offset > 0 {
-        total = sqlx::query_scalar("SELECT count(*) FROM brands WHERE deleted_at IS NULL AND ($1::text IS NULL OR brand_id = $1)")
-            .bind(only)
-            .fetch_one(pool)
-            .await?;
+        total = sqlx::query_scalar(
+            "SELECT count(*) FROM brands WHERE deleted_at IS NULL AND ($1::text IS NULL OR brand_id = $1)",
+        )
+        .bind(only)
+        .fetch_one(pool)
+        .await?;
     }
     Ok((out, total))
 }
@@ -521,7 +587,10 @@ pub async fn delete_brand(pool: &PgPool, brand_id: &str, actor: &str) -> Result<
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound("brand", brand_id.into()));
     }
-    sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE brand_id = $1 AND revoked_at IS NULL").bind(brand_id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE brand_id = $1 AND revoked_at IS NULL")
+        .bind(brand_id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "INSERT INTO knowledge_versions (brand_id, version, changed_by, summary, changes) \
          SELECT $1, COALESCE(max(version), 0) + 1, $2, 'delete brand', $3 FROM knowledge_versions WHERE brand_id = $1",
@@ -536,11 +605,13 @@ pub async fn delete_brand(pool: &PgPool, brand_id: &str, actor: &str) -> Result<
 }
 
 pub async fn get_product(pool: &PgPool, brand_id: &str, product_id: &str) -> Result<Product, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE brand_id = $1 AND product_id = $2")))
-        .bind(brand_id)
-        .bind(product_id)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE brand_id = $1 AND product_id = $2"
+    )))
+    .bind(brand_id)
+    .bind(product_id)
+    .fetch_optional(pool)
+    .await?;
     match row {
         Some(r) => Ok(product_of(&r)?),
         None => Err(StoreError::NotFound("product", product_id.into())),
@@ -548,7 +619,12 @@ pub async fn get_product(pool: &PgPool, brand_id: &str, product_id: &str) -> Res
 }
 
 /// A page of the brand's products in run-of-show order, and the total.
-pub async fn list_products(pool: &PgPool, brand_id: &str, limit: i64, offset: i64) -> Result<(Vec<Product>, i64), StoreError> {
+pub async fn list_products(
+    pool: &PgPool,
+    brand_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Product>, i64), StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {PRODUCT_COLUMNS}, count(*) OVER () AS total FROM products WHERE brand_id = $1 \
          ORDER BY position, product_id LIMIT $2 OFFSET $3"
@@ -560,7 +636,10 @@ pub async fn list_products(pool: &PgPool, brand_id: &str, limit: i64, offset: i6
     .await?;
     let mut total = rows.first().map(|r| r.try_get("total")).transpose()?.unwrap_or(0);
     if rows.is_empty() && offset > 0 {
-        total = sqlx::query_scalar("SELECT count(*) FROM products WHERE brand_id = $1").bind(brand_id).fetch_one(pool).await?;
+        total = sqlx::query_scalar("SELECT count(*) FROM products WHERE brand_id = $1")
+            .bind(brand_id)
+            .fetch_one(pool)
+            .await?;
     }
     Ok((rows.iter().map(product_of).collect::<Result<_, _>>()?, total))
 }
@@ -583,7 +662,12 @@ pub struct VersionRecord {
 }
 
 /// Newest first.
-pub async fn versions(pool: &PgPool, brand_id: &str, limit: i64, offset: i64) -> Result<(Vec<VersionRecord>, i64), StoreError> {
+pub async fn versions(
+    pool: &PgPool,
+    brand_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<VersionRecord>, i64), StoreError> {
     let rows = sqlx::query(
         "SELECT version, changed_by, changed_at, summary, changes, count(*) OVER () AS total FROM knowledge_versions \
          WHERE brand_id = $1 ORDER BY version DESC LIMIT $2 OFFSET $3",

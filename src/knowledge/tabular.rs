@@ -27,7 +27,12 @@ pub const COLUMNS: &[&str] = &[
 /// Parse a whole CSV; every problem is listed with its line (the header is
 /// line 1). Products are returned only when there is no problem at all.
 pub fn parse(body: &[u8]) -> Result<Vec<Product>, Vec<Problem>> {
-    let problem = |row: Option<usize>, field: &str, message: String| Problem { row, product_id: None, field: field.into(), message };
+    let problem = |row: Option<usize>, field: &str, message: String| Problem {
+        row,
+        product_id: None,
+        field: field.into(),
+        message,
+    };
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(body);
     let header: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|x| x.trim().trim_start_matches('\u{feff}').to_string()).collect(),
@@ -62,7 +67,12 @@ pub fn parse(body: &[u8]) -> Result<Vec<Product>, Vec<Problem>> {
         let id = get("id");
         let mut row_problems = Vec::new();
         let mut bad = |field: &str, message: String| {
-            row_problems.push(Problem { row: Some(line), product_id: Some(id.clone()).filter(|s| !s.is_empty()), field: field.into(), message })
+            row_problems.push(Problem {
+                row: Some(line),
+                product_id: Some(id.clone()).filter(|s| !s.is_empty()),
+                field: field.into(),
+                message,
+            })
         };
         let opt = |s: String| Some(s).filter(|s| !s.is_empty());
         let price = match get("price").parse::<f64>() {

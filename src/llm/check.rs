@@ -34,7 +34,9 @@ mod tests {
     #[test]
     fn absolute_terms_are_rewritten_and_forbidden_claims_blocked() {
         assert_eq!(check_output("这款电饭煲煮饭很香。", &[]), OutputVerdict::Pass);
-        assert!(matches!(check_output("这是全网最低价。", &[]), OutputVerdict::Rewrite { text, .. } if !text.contains("最低")));
+        assert!(
+            matches!(check_output("这是全网最低价。", &[]), OutputVerdict::Rewrite { text, .. } if !text.contains("最低"))
+        );
         assert!(matches!(check_output("喝了能降血压。", &["降血压".to_string()]), OutputVerdict::Block { .. }));
     }
 }

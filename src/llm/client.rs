@@ -135,9 +135,13 @@ impl LlmClient {
             emit(StreamItem::Failed { kind: kind.into(), error, sentences, elapsed_ms: elapsed(started) });
         };
         let first_deadline = Duration::from_millis(self.config.first_token_timeout_ms);
-        let opened = tokio::time::timeout(first_deadline, self.client.chat().create_stream_byot::<_, Chunk>(self.body(request))).await;
+        let opened =
+            tokio::time::timeout(first_deadline, self.client.chat().create_stream_byot::<_, Chunk>(self.body(request)))
+                .await;
         let mut stream = match opened {
-            Err(_) => return fail("timeout", format!("no response within {} ms", first_deadline.as_millis()), 0, &mut emit),
+            Err(_) => {
+                return fail("timeout", format!("no response within {} ms", first_deadline.as_millis()), 0, &mut emit);
+            }
             Ok(Err(e)) => return fail(failure_kind(&e), e.to_string(), 0, &mut emit),
             Ok(Ok(s)) => s,
         };
@@ -271,7 +275,8 @@ mod tests {
 
     #[tokio::test]
     async fn every_failure_ends_in_one_failed_item_with_its_kind() {
-        let server = TestServer::start(testserver::failing(Script::Status { code: 400, message: "bad".into() })).await.unwrap();
+        let server =
+            TestServer::start(testserver::failing(Script::Status { code: 400, message: "bad".into() })).await.unwrap();
         assert_eq!(failure(&run(&server, |_| {}).await), ("http_status".into(), 0));
 
         // 429 and 5xx are retried by async-openai with backoff: the first-token deadline bounds it
@@ -285,7 +290,12 @@ mod tests {
 
         let tokens = testserver::tokens("你好呀！到手价299元。还有呢", 3);
         for (end, want) in [(End::Drop, "disconnected"), (End::Malformed, "malformed"), (End::Stall, "timeout")] {
-            server.set_behavior(testserver::failing(Script::Stream { first_delay_ms: 0, token_delay_ms: 0, tokens: tokens.clone(), end }));
+            server.set_behavior(testserver::failing(Script::Stream {
+                first_delay_ms: 0,
+                token_delay_ms: 0,
+                tokens: tokens.clone(),
+                end,
+            }));
             let items = run(&server, |_| {}).await;
             assert_eq!(failure(&items), (want.to_string(), 2), "{end:?}: {items:?}");
         }

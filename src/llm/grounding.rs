@@ -40,13 +40,34 @@ fn is_cn_numeral(c: char) -> bool {
 
 /// Units after which a lone Chinese numeral is a quantity.
 fn is_unit(c: char) -> bool {
-    "元块毛角分折%％件个瓶支盒克斤码号岁天年月周倍袋包罐片台双套条份度升寸米秒小期档款色斤毫厘公只杯粒颗张本次位人".contains(c)
+    "元块毛角分折%％件个瓶支盒克斤码号岁天年月周倍袋包罐片台双套条份度升寸米秒小期档款色斤毫厘公只杯粒颗张本次位人"
+        .contains(c)
 }
 
 /// Words made of numerals that are not quantities.
 const IDIOMS: [&str; 22] = [
-    "一起", "一下", "一点", "一样", "一定", "一直", "一般", "一些", "一边", "一切", "统一", "万一", "千万", "十分", "一一",
-    "一口气", "一致", "一旦", "一向", "万无一失", "一流", "一键",
+    "一起",
+    "一下",
+    "一点",
+    "一样",
+    "一定",
+    "一直",
+    "一般",
+    "一些",
+    "一边",
+    "一切",
+    "统一",
+    "万一",
+    "千万",
+    "十分",
+    "一一",
+    "一口气",
+    "一致",
+    "一旦",
+    "一向",
+    "万无一失",
+    "一流",
+    "一键",
 ];
 
 /// Value of a run of Chinese numerals (with 点 for decimals): 九十九 -> 99,
@@ -94,7 +115,8 @@ pub fn parse_cn(run: &str) -> Option<f64> {
             if f.is_empty() || !f.chars().all(|c| cn_digit(c).is_some()) {
                 return None;
             }
-            let digits: String = f.chars().map(|c| char::from_digit(cn_digit(c).unwrap_or(0), 10).unwrap_or('0')).collect();
+            let digits: String =
+                f.chars().map(|c| char::from_digit(cn_digit(c).unwrap_or(0), 10).unwrap_or('0')).collect();
             format!("{}.{digits}", int_value as i64).parse().ok()?
         }
     };
@@ -126,7 +148,10 @@ pub fn figures(text: &str) -> Vec<Figure> {
                     s.push(d);
                 } else if d == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit) && !s.contains('.') {
                     s.push('.');
-                } else if d == ',' && chars.get(i + 1..i + 4).is_some_and(|t| t.iter().all(char::is_ascii_digit)) && !s.contains('.') {
+                } else if d == ','
+                    && chars.get(i + 1..i + 4).is_some_and(|t| t.iter().all(char::is_ascii_digit))
+                    && !s.contains('.')
+                {
                     // thousands separator: 1,299
                 } else {
                     break;
@@ -140,7 +165,10 @@ pub fn figures(text: &str) -> Vec<Figure> {
         }
         if is_cn_numeral(c) {
             let start = i;
-            while i < chars.len() && (is_cn_numeral(chars[i]) || (chars[i] == '点' && chars.get(i + 1).is_some_and(|n| cn_digit(*n).is_some()) && i > start)) {
+            while i < chars.len()
+                && (is_cn_numeral(chars[i])
+                    || (chars[i] == '点' && chars.get(i + 1).is_some_and(|n| cn_digit(*n).is_some()) && i > start))
+            {
                 i += 1;
             }
             let run: String = chars[start..i].iter().collect();
@@ -171,8 +199,26 @@ pub fn figures(text: &str) -> Vec<Figure> {
 /// (zero..nineteen), 1 for a ten, 2 for hundred, 3 for a scale.
 fn en_word(w: &str) -> Option<(f64, u8)> {
     const SMALL: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
-        "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
     ];
     const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
     if let Some(i) = SMALL.iter().position(|x| *x == w) {
@@ -191,8 +237,8 @@ fn en_word(w: &str) -> Option<(f64, u8)> {
 
 /// Words after which a lone "one" is a quantity, not an article or pronoun.
 const EN_UNITS: [&str; 22] = [
-    "dollar", "dollars", "buck", "bucks", "yuan", "rmb", "piece", "pieces", "pack", "packs", "set", "sets", "item", "items",
-    "left", "percent", "kg", "gram", "grams", "year", "month", "day",
+    "dollar", "dollars", "buck", "bucks", "yuan", "rmb", "piece", "pieces", "pack", "packs", "set", "sets", "item",
+    "items", "left", "percent", "kg", "gram", "grams", "year", "month", "day",
 ];
 
 /// English number words (ninety-nine, one hundred and twenty-nine, nine
@@ -223,9 +269,11 @@ fn english_figures(text: &str) -> Vec<Figure> {
                     }
                 }
                 i += 1;
-            } else if w == "and" && i > start && words.get(i + 1).and_then(|n| en_word(n)).is_some_and(|(_, k)| k <= 1) {
+            } else if w == "and" && i > start && words.get(i + 1).and_then(|n| en_word(n)).is_some_and(|(_, k)| k <= 1)
+            {
                 i += 1;
-            } else if w == "point" && words.get(i + 1).and_then(|n| en_word(n)).is_some_and(|(v, k)| k == 0 && v < 10.0) {
+            } else if w == "point" && words.get(i + 1).and_then(|n| en_word(n)).is_some_and(|(v, k)| k == 0 && v < 10.0)
+            {
                 i += 1;
                 while let Some((v, 0)) = words.get(i).and_then(|n| en_word(n)) {
                     if v >= 10.0 {

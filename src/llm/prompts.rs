@@ -93,7 +93,10 @@ pub fn version(task: &str, lang: Lang) -> String {
 
 fn system_prompt(task: &str, lang: Lang, brand: &str) -> String {
     let persona = persona_template(persona_of(task), lang).replace("{{brand}}", brand);
-    task_template(task, lang).unwrap_or("{{persona}}").replace("{{persona}}", persona.trim()).replace("{{brand}}", brand)
+    task_template(task, lang)
+        .unwrap_or("{{persona}}")
+        .replace("{{persona}}", persona.trim())
+        .replace("{{brand}}", brand)
 }
 
 fn request(task: &str, lang: Lang, brand: &str, data: serde_json::Value) -> LlmRequest {
@@ -127,7 +130,9 @@ pub fn facts_json(entries: &[RetrievedEntry], lang: Lang) -> serde_json::Value {
 pub fn answer(brand: &str, lang: Lang, comments: &[(String, String)], entries: &[RetrievedEntry]) -> LlmRequest {
     let facts = facts_json(entries, lang);
     match comments {
-        [(viewer, comment)] => request("answer_viewer", lang, brand, json!({"viewer": viewer, "comment": comment, "facts": facts})),
+        [(viewer, comment)] => {
+            request("answer_viewer", lang, brand, json!({"viewer": viewer, "comment": comment, "facts": facts}))
+        }
         _ => {
             let viewers: Vec<&str> = comments.iter().map(|(v, _)| v.as_str()).collect();
             let texts: Vec<&str> = comments.iter().map(|(_, c)| c.as_str()).collect();
@@ -137,7 +142,13 @@ pub fn answer(brand: &str, lang: Lang, comments: &[(String, String)], entries: &
 }
 
 /// Rewrite a pitch segment in the persona's voice.
-pub fn rewrite_pitch(brand: &str, lang: Lang, product: &str, segment: &[String], entries: &[RetrievedEntry]) -> LlmRequest {
+pub fn rewrite_pitch(
+    brand: &str,
+    lang: Lang,
+    product: &str,
+    segment: &[String],
+    entries: &[RetrievedEntry],
+) -> LlmRequest {
     let data = json!({"product": product, "segment": segment.join(""), "facts": facts_json(entries, lang)});
     request("rewrite_pitch", lang, brand, data)
 }

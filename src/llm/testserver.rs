@@ -80,7 +80,11 @@ impl Drop for TestServer {
     }
 }
 
-async fn serve(mut socket: TcpStream, behavior: Arc<Mutex<Behavior>>, requests: Arc<AtomicUsize>) -> std::io::Result<()> {
+async fn serve(
+    mut socket: TcpStream,
+    behavior: Arc<Mutex<Behavior>>,
+    requests: Arc<AtomicUsize>,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 8192];
     let header_end = loop {
@@ -120,7 +124,8 @@ async fn serve(mut socket: TcpStream, behavior: Arc<Mutex<Behavior>>, requests: 
     let streaming = body["stream"].as_bool().unwrap_or(false);
     match script {
         Script::Status { code, message } => {
-            let body = json!({"error": {"message": message, "type": "test_error", "param": null, "code": null}}).to_string();
+            let body =
+                json!({"error": {"message": message, "type": "test_error", "param": null, "code": null}}).to_string();
             let head = format!(
                 "HTTP/1.1 {code} Test\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                 body.len()
@@ -159,7 +164,10 @@ async fn serve(mut socket: TcpStream, behavior: Arc<Mutex<Behavior>>, requests: 
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": tokens.concat()}, "finish_reason": "stop"}]
             })
             .to_string();
-            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
             socket.write_all(head.as_bytes()).await?;
             socket.write_all(body.as_bytes()).await?;
         }
@@ -230,7 +238,10 @@ pub fn grounded(first_delay_ms: u64, token_delay_ms: u64) -> Behavior {
 pub fn grounded_first_sentence_whole(first_delay_ms: u64, token_delay_ms: u64) -> Behavior {
     Arc::new(move |body: &Value| {
         let answer = grounded_answer(body);
-        let cut = answer.char_indices().find(|(_, c)| matches!(c, '！' | '!' | '。' | '?' | '？')).map_or(answer.len(), |(i, c)| i + c.len_utf8());
+        let cut = answer
+            .char_indices()
+            .find(|(_, c)| matches!(c, '！' | '!' | '。' | '?' | '？'))
+            .map_or(answer.len(), |(i, c)| i + c.len_utf8());
         let mut chunks = vec![answer[..cut].to_string()];
         chunks.extend(tokens(&answer[cut..], 3));
         Script::Stream { first_delay_ms, token_delay_ms, tokens: chunks, end: End::Done }

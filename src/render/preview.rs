@@ -58,15 +58,14 @@ impl PreviewRenderer {
         let deadline = self.clock.now_ms() + estimate_duration_ms(&next.text, next.lang, self.speed);
         let clock = self.clock.clone();
         let id = next.utterance_id.clone();
-        let handle = ctx.spawn(async move { clock.sleep_until(deadline).await }.into_actor(self).map(
-            move |_, actor, ctx| {
+        let handle =
+            ctx.spawn(async move { clock.sleep_until(deadline).await }.into_actor(self).map(move |_, actor, ctx| {
                 if actor.speaking.get(&speaker).is_some_and(|(current, _)| *current == id) {
                     actor.speaking.remove(&speaker);
                     actor.ack(&id, AckKind::Finished);
                     actor.start_next(speaker, ctx);
                 }
-            },
-        ));
+            }));
         self.speaking.insert(speaker, (next.utterance_id, handle));
     }
 }
@@ -113,10 +112,10 @@ impl Handler<Cancel> for PreviewRenderer {
         // not arrived yet (or already over): remember, so it never starts
         if self.cancelled_early.insert(msg.utterance_id.clone()) {
             self.cancelled_early_order.push_back(msg.utterance_id);
-            if self.cancelled_early_order.len() > CANCELLED_EARLY_KEPT {
-                if let Some(oldest) = self.cancelled_early_order.pop_front() {
-                    self.cancelled_early.remove(&oldest);
-                }
+            if self.cancelled_early_order.len() > CANCELLED_EARLY_KEPT
+                && let Some(oldest) = self.cancelled_early_order.pop_front()
+            {
+                self.cancelled_early.remove(&oldest);
             }
         }
     }
@@ -152,7 +151,9 @@ mod tests {
     }
 
     fn speak(id: &str) -> Speak {
-        Speak { utterance_id: id.into(), speaker: Speaker::Host, text: "一二三四五六七八九十".into(), lang: Lang::Zh }
+        Speak {
+            utterance_id: id.into(), speaker: Speaker::Host, text: "一二三四五六七八九十".into(), lang: Lang::Zh
+        }
     }
 
     type Acks = Arc<Mutex<Vec<(String, AckKind)>>>;

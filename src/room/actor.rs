@@ -140,7 +140,8 @@ impl Room {
         if self.state.policy.llm.is_some() {
             // generated replies: retrieval and the LLM request start at once
             // (see `llm_shell::is_early`); everything else waits for durability
-            let (early, late): (Vec<Effect>, Vec<Effect>) = step.effects.into_iter().partition(super::llm_shell::is_early);
+            let (early, late): (Vec<Effect>, Vec<Effect>) =
+                step.effects.into_iter().partition(super::llm_shell::is_early);
             batch.early.extend(early);
             batch.effects.extend(late);
         } else {
@@ -150,7 +151,12 @@ impl Room {
     }
 
     /// Hand a batch to the writer; `waiter` hears when it is durable.
-    fn append(&mut self, mut batch: Batch, waiter: Option<oneshot::Sender<Result<(), RoomError>>>, ctx: &Context<Self>) {
+    fn append(
+        &mut self,
+        mut batch: Batch,
+        waiter: Option<oneshot::Sender<Result<(), RoomError>>>,
+        ctx: &Context<Self>,
+    ) {
         if !batch.early.is_empty() {
             self.run_early_effects(std::mem::take(&mut batch.early), ctx);
         }
@@ -180,7 +186,17 @@ impl Room {
                     // The rule triager costs microseconds: inline.
                     let (intent, lang) = self.deps.triager.classify(&text);
                     let classifier = self.deps.triager.name().to_string();
-                    self.step(Event::CommentTriaged { comment_seq, intent, lang, classifier, confidence: None, similar_to: None }, &mut follow_up);
+                    self.step(
+                        Event::CommentTriaged {
+                            comment_seq,
+                            intent,
+                            lang,
+                            classifier,
+                            confidence: None,
+                            similar_to: None,
+                        },
+                        &mut follow_up,
+                    );
                 }
                 Effect::Retrieve { comment_seq, text, lang: _, product_id } => {
                     let retriever = self.deps.retriever.clone();
@@ -468,11 +484,11 @@ impl Handler<Ingest> for Room {
             {
                 *variant = crate::ingest::assign_variant(experiment, &viewer.id);
             }
-            if let Some(id) = event.platform_msg_id() {
-                if self.state.seen_platform_msgs.contains(id) || !in_batch.insert(id.to_string()) {
-                    duplicates += 1;
-                    continue;
-                }
+            if let Some(id) = event.platform_msg_id()
+                && (self.state.seen_platform_msgs.contains(id) || !in_batch.insert(id.to_string()))
+            {
+                duplicates += 1;
+                continue;
             }
             seqs.push(self.step(event, &mut batch));
         }

@@ -72,7 +72,12 @@ impl Room {
 
     /// Start streaming `request`; without an LLM configured, the failure
     /// event to log instead (the policy falls back to the template).
-    pub(super) fn start_llm_stream(&mut self, reply_id: String, request: LlmRequest, ctx: &Context<Self>) -> Option<Event> {
+    pub(super) fn start_llm_stream(
+        &mut self,
+        reply_id: String,
+        request: LlmRequest,
+        ctx: &Context<Self>,
+    ) -> Option<Event> {
         let Some(client) = self.deps.llm.clone() else {
             return Some(Event::LlmFailed {
                 reply_id,
@@ -85,9 +90,7 @@ impl Room {
         let addr = ctx.address();
         let id = reply_id.clone();
         let task = tokio::spawn(async move {
-            client
-                .stream(&request, |item| addr.do_send(LlmOutput { reply_id: id.clone(), item }))
-                .await;
+            client.stream(&request, |item| addr.do_send(LlmOutput { reply_id: id.clone(), item })).await;
         });
         if let Some(old) = self.llm_streams.insert(reply_id, task.abort_handle()) {
             old.abort();

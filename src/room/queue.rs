@@ -21,7 +21,12 @@ pub struct GroupEntry {
 
 impl From<&RetrievedEntry> for GroupEntry {
     fn from(e: &RetrievedEntry) -> GroupEntry {
-        GroupEntry { entry_id: e.entry_id, product_id: e.product_id.clone(), answer: e.answer.clone(), answer_en: e.answer_en.clone() }
+        GroupEntry {
+            entry_id: e.entry_id,
+            product_id: e.product_id.clone(),
+            answer: e.answer.clone(),
+            answer_en: e.answer_en.clone(),
+        }
     }
 }
 
@@ -86,7 +91,9 @@ impl Groups {
     pub fn open_with_entry(&self, entry_id: i64, except: u64) -> Option<u64> {
         self.groups
             .values()
-            .find(|g| g.id != except && g.answered_at.is_none() && g.entry.as_ref().is_some_and(|e| e.entry_id == entry_id))
+            .find(|g| {
+                g.id != except && g.answered_at.is_none() && g.entry.as_ref().is_some_and(|e| e.entry_id == entry_id)
+            })
             .map(|g| g.id)
     }
 

@@ -84,7 +84,9 @@ impl Rooms {
     /// process has an LLM configured (and the spec names none).
     fn session_policy(&self, spec: &RoomSpec) -> PolicyConfig {
         let mut policy = spec.policy.clone().unwrap_or_default();
-        if policy.llm.is_none() && let Some(llm) = &self.deps.llm {
+        if policy.llm.is_none()
+            && let Some(llm) = &self.deps.llm
+        {
             policy.llm = Some(super::state::LlmPolicy { model: llm.config.model.clone() });
         }
         policy
@@ -154,9 +156,8 @@ impl Rooms {
         let deps = self.deps.clone();
         let console_for_room = console.clone();
         let rid = room_id.to_string();
-        let addr = Room::start_in_arbiter(&self.arbiter, move |_| {
-            Room::new(&rid, session_id, state, deps, console_for_room)
-        });
+        let addr =
+            Room::start_in_arbiter(&self.arbiter, move |_| Room::new(&rid, session_id, state, deps, console_for_room));
         if let Some(started) = begin {
             addr.do_send(BeginSession { started });
         }
@@ -187,7 +188,8 @@ impl Rooms {
     /// End a room's session; returns its state digest.
     pub async fn end(&self, room_id: &str, reason: &str) -> Result<String, RoomError> {
         let handle = self.get(room_id).ok_or(RoomError::Stopped)?;
-        let digest = handle.addr.send(EndSession { reason: reason.to_string() }).await.map_err(|_| RoomError::Stopped)??;
+        let digest =
+            handle.addr.send(EndSession { reason: reason.to_string() }).await.map_err(|_| RoomError::Stopped)??;
         // unwrap: the lock is never held across a panic
         self.rooms.lock().unwrap().remove(room_id);
         self.release_lease(room_id).await;

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::compliance::{ComplianceAction, ComplianceTarget};
 use crate::events::{
-    Envelope, Event, Experiment, GroupedBy, Intent, Lang, OperatorCommand, PitchPos, Speaker, StagedProduct, UtterancePurpose,
+    Envelope, Event, Experiment, GroupedBy, Intent, Lang, OperatorCommand, PitchPos, Speaker, StagedProduct,
+    UtterancePurpose,
 };
 
 /// Tunables of the policy. Recorded in `SessionStarted` (through the run of
@@ -384,7 +385,8 @@ impl RoomState {
             }
             Event::ReplyDecided { comment_seqs, text, lang, group_id, .. } => {
                 // a group's reply decided again (final members and text) replaces the first
-                if let Some(queued) = group_id.and_then(|g| self.reply_queue.iter_mut().find(|r| r.group_id == Some(g))) {
+                if let Some(queued) = group_id.and_then(|g| self.reply_queue.iter_mut().find(|r| r.group_id == Some(g)))
+                {
                     queued.comment_seqs = comment_seqs.clone();
                     queued.text = text.clone();
                     return;
@@ -455,7 +457,9 @@ impl RoomState {
                                 r.started = true;
                                 self.interactions_since_pitch += 1;
                                 // the question group is answered from its first sentence on
-                                if let Some(id) = comment_seqs.first().and_then(|s| self.groups.by_comment.get(s)).copied() {
+                                if let Some(id) =
+                                    comment_seqs.first().and_then(|s| self.groups.by_comment.get(s)).copied()
+                                {
                                     self.groups.answered(id, envelope.ts);
                                     self.counters.groups_answered += 1;
                                 }
@@ -476,7 +480,8 @@ impl RoomState {
             }
             Event::CameraCut { shot, .. } => self.shot = shot.clone(),
             Event::LlmRequested { reply_id, comment_seqs, entry_ids, lang, facts, fallback_text, .. } => {
-                let comments: Vec<&PendingComment> = comment_seqs.iter().filter_map(|s| self.pending_comments.get(s)).collect();
+                let comments: Vec<&PendingComment> =
+                    comment_seqs.iter().filter_map(|s| self.pending_comments.get(s)).collect();
                 let reply = LlmReply {
                     comment_seqs: comment_seqs.clone(),
                     lang: *lang,

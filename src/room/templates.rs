@@ -143,9 +143,18 @@ mod tests {
             answer_en: Some("Two years of warranty.".into()),
         };
         assert_eq!(group_reply(&["a", "b"], 2, &entry, Lang::Zh), "a、b都在问，整机保修两年。");
-        assert_eq!(group_reply(&["a", "b", "c", "d"], 12, &entry, Lang::Zh), "很多朋友都在问这个，a、b、c等12位朋友：整机保修两年。");
-        assert_eq!(group_reply(&["Tom", "Ann", "Bo"], 5, &entry, Lang::En), "A lot of you are asking this (Tom, Ann, Bo and 2 more): Two years of warranty.");
+        assert_eq!(
+            group_reply(&["a", "b", "c", "d"], 12, &entry, Lang::Zh),
+            "很多朋友都在问这个，a、b、c等12位朋友：整机保修两年。"
+        );
+        assert_eq!(
+            group_reply(&["Tom", "Ann", "Bo"], 5, &entry, Lang::En),
+            "A lot of you are asking this (Tom, Ann, Bo and 2 more): Two years of warranty."
+        );
         let zh_only = crate::room::queue::GroupEntry { answer_en: None, ..entry };
-        assert_eq!(group_reply(&["Tom", "Ann"], 2, &zh_only, Lang::En), "Tom and Ann are asking. Here it is in Chinese: 整机保修两年。");
+        assert_eq!(
+            group_reply(&["Tom", "Ann"], 2, &zh_only, Lang::En),
+            "Tom and Ann are asking. Here it is in Chinese: 整机保修两年。"
+        );
     }
 }

@@ -71,7 +71,9 @@ pub fn triage_dir(models: &Path) -> PathBuf {
 /// Whether the triage model files exist under `models` (see `embed::models_dir`).
 pub fn model_present(models: &Path) -> bool {
     let dir = triage_dir(models);
-    dir.join("triage-int8.onnx").exists() && dir.join("meta.json").exists() && models.join("use-m-v3/tokenizer.json").exists()
+    dir.join("triage-int8.onnx").exists()
+        && dir.join("meta.json").exists()
+        && models.join("use-m-v3/tokenizer.json").exists()
 }
 
 impl OnnxTriager {
@@ -92,7 +94,10 @@ impl OnnxTriager {
         let labels = meta
             .labels
             .iter()
-            .map(|l| serde_json::from_value::<Intent>(serde_json::Value::String(l.clone())).map_err(|_| anyhow!("unknown intent label {l:?} in {}", meta_file.display())))
+            .map(|l| {
+                serde_json::from_value::<Intent>(serde_json::Value::String(l.clone()))
+                    .map_err(|_| anyhow!("unknown intent label {l:?} in {}", meta_file.display()))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         anyhow::ensure!(!labels.is_empty(), "no labels in {}", meta_file.display());
         let env = crate::embed::environment(models)?;
@@ -101,9 +106,11 @@ impl OnnxTriager {
             let session = crate::embed::session_from_file(env, &graph)?;
             list.push(Mutex::new(session));
         }
-        let tokenizer = Tokenizer::from_file(&tokenizer_file).map_err(|e| anyhow!("cannot load {}: {e}", tokenizer_file.display()))?;
+        let tokenizer = Tokenizer::from_file(&tokenizer_file)
+            .map_err(|e| anyhow!("cannot load {}: {e}", tokenizer_file.display()))?;
         // the name is recorded with every result: model, precision and head version
-        let name: &'static str = Box::leak(format!("use-m-v3-triage-{}-{}", precision.as_str(), meta.version).into_boxed_str());
+        let name: &'static str =
+            Box::leak(format!("use-m-v3-triage-{}-{}", precision.as_str(), meta.version).into_boxed_str());
         Ok(OnnxTriager { sessions: list, tokenizer, labels, meta, precision, name })
     }
 
@@ -144,13 +151,17 @@ impl OnnxTriager {
         let (pshape, probs) = outputs["probs"].try_extract_tensor::<f32>().map_err(|e| anyhow!("{e}"))?;
         let (eshape, emb) = outputs["embedding"].try_extract_tensor::<f32>().map_err(|e| anyhow!("{e}"))?;
         let k = self.labels.len();
-        anyhow::ensure!(pshape.len() == 2 && pshape[0] as usize == texts.len() && pshape[1] as usize == k, "unexpected probs shape {pshape:?}");
+        anyhow::ensure!(
+            pshape.len() == 2 && pshape[0] as usize == texts.len() && pshape[1] as usize == k,
+            "unexpected probs shape {pshape:?}"
+        );
         anyhow::ensure!(eshape.len() == 2 && eshape[1] as usize == DIM, "unexpected embedding shape {eshape:?}");
         Ok(probs
             .chunks(k)
             .zip(emb.chunks(DIM))
             .map(|(p, e)| {
-                let (best, confidence) = p.iter().enumerate().fold((0, f32::MIN), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
+                let (best, confidence) =
+                    p.iter().enumerate().fold((0, f32::MIN), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
                 Classified { intent: self.labels[best], confidence, embedding: e.to_vec() }
             })
             .collect())
@@ -193,7 +204,12 @@ mod tests {
         assert_eq!(t.labels.len(), 10);
         assert!(t.name().starts_with("use-m-v3-triage-int8-") && t.name().ends_with(&t.meta.version));
         assert!(t.similar_threshold() > 0.3 && t.similar_threshold() < 1.0);
-        let cases = [("这个多少钱", Intent::PriceAsk), ("还有货吗", Intent::StockAsk), ("主播好", Intent::Greeting), ("加V领福利", Intent::Spam)];
+        let cases = [
+            ("这个多少钱", Intent::PriceAsk),
+            ("还有货吗", Intent::StockAsk),
+            ("主播好", Intent::Greeting),
+            ("加V领福利", Intent::Spam),
+        ];
         for (text, want) in cases {
             let c = t.classify_one(text).unwrap();
             assert_eq!(c.intent, want, "{text}");

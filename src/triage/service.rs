@@ -8,8 +8,8 @@
 //! `CommentTriaged` event, so replay never needs the model.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use anyhow::anyhow;
@@ -85,8 +85,17 @@ struct Inner {
 
 #[derive(Default)]
 struct Windows {
-    by_session: HashMap<Uuid, (u64, VecDeque<(i64, Arc<Classified>)>)>,
+    by_session: HashMap<Uuid, SessionWindow>,
     tick: u64,
+}
+
+/// One session's recent comments, for near-duplicates.
+#[derive(Default)]
+struct SessionWindow {
+    /// The tick of its last use: the least recently used are forgotten first.
+    last_used: u64,
+    /// (comment seq, classification), oldest first.
+    comments: VecDeque<(i64, Arc<Classified>)>,
 }
 
 struct Job {
@@ -129,10 +138,13 @@ impl TriageService {
             .name("triage-load".into())
             .spawn(move || {
                 lower_priority();
-                let result = OnnxTriager::load(&models, Precision::Int8, workers).map(Arc::new).map_err(|e| format!("{e:#}"));
+                let result =
+                    OnnxTriager::load(&models, Precision::Int8, workers).map(Arc::new).map_err(|e| format!("{e:#}"));
                 match &result {
                     Ok(m) => tracing::info!(classifier = m.name(), "comment triage: ONNX intent model loaded"),
-                    Err(e) => tracing::warn!(error = %e, "comment triage: the model did not load; keyword rules instead"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "comment triage: the model did not load; keyword rules instead")
+                    }
                 }
                 let _ = target.set(result);
             })
@@ -219,7 +231,14 @@ impl TriageService {
         // their verdicts are decisions in the log.
         let rules = || {
             let (intent, lang) = RuleTriager.classify(text);
-            Triaged { intent, lang, classifier: RuleTriager.name().into(), confidence: None, similar_to: None, cached: false }
+            Triaged {
+                intent,
+                lang,
+                classifier: RuleTriager.name().into(),
+                confidence: None,
+                similar_to: None,
+                cached: false,
+            }
         };
         let Some(jobs) = &self.inner.jobs else {
             return Ok(rules());
@@ -280,17 +299,19 @@ impl TriageService {
         let tick = w.tick;
         if !w.by_session.contains_key(&session) && w.by_session.len() >= SESSIONS_CAP {
             // forget the least recently used half
-            let mut ticks: Vec<u64> = w.by_session.values().map(|(t, _)| *t).collect();
+            let mut ticks: Vec<u64> = w.by_session.values().map(|s| s.last_used).collect();
             ticks.sort_unstable();
             let cut = ticks[ticks.len() / 2];
-            w.by_session.retain(|_, (t, _)| *t > cut);
+            w.by_session.retain(|_, s| s.last_used > cut);
         }
-        let (last, window) = w.by_session.entry(session).or_default();
-        *last = tick;
+        let entry = w.by_session.entry(session).or_default();
+        entry.last_used = tick;
+        let window = &mut entry.comments;
         // a repeat served from the cache shares its result with the earlier
         // comments of that text: the earliest of them is the most similar
         // (cosine 1), found without a scan
-        let mut best: Option<(f32, i64)> = window.iter().find(|(s, other)| *s < seq && Arc::ptr_eq(other, c)).map(|(s, _)| (1.0, *s));
+        let mut best: Option<(f32, i64)> =
+            window.iter().find(|(s, other)| *s < seq && Arc::ptr_eq(other, c)).map(|(s, _)| (1.0, *s));
         if best.is_none() {
             for (s, other) in window.iter() {
                 if *s >= seq {
@@ -377,7 +398,10 @@ mod tests {
         let s = TriageService::rules();
         assert!(!s.uses_model());
         let t = s.triage(Uuid::new_v4(), 3, "这个多少米啊").await.unwrap();
-        assert_eq!((t.intent, t.classifier.as_str(), t.confidence, t.similar_to), (Intent::PriceAsk, "rules-v1", None, None));
+        assert_eq!(
+            (t.intent, t.classifier.as_str(), t.confidence, t.similar_to),
+            (Intent::PriceAsk, "rules-v1", None, None)
+        );
     }
 
     /// With the real model: repeats come from the cache, paraphrases and

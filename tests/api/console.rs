@@ -5,9 +5,15 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::*;
 
-async fn next_json(ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin)) -> serde_json::Value {
+async fn next_json(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> serde_json::Value {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("console message in time").unwrap().unwrap();
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("console message in time")
+            .unwrap()
+            .unwrap();
         if let Message::Text(t) = msg {
             return serde_json::from_str(&t).unwrap();
         }
@@ -18,13 +24,15 @@ async fn next_json(ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungste
 async fn the_console_streams_the_session_from_its_start_then_live_events() {
     let app = spawn_app().await;
     let session = app.open_room("con").await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/rooms/con/console", app.port)).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/rooms/con/console", app.port)).await.unwrap();
     let first = next_json(&mut ws).await;
     assert_eq!((first["type"].as_str(), first["seq"].as_i64()), (Some("session_started"), Some(1)));
     assert_eq!(first["session_id"].as_str(), Some(session.to_string().as_str()));
     assert!(first["data"]["disclosure"].as_str().unwrap().contains("AI"));
 
-    app.post("/api/rooms/con/events", serde_json::json!({"type": "comment", "viewer_id": "v", "text": "保修多久"})).await;
+    app.post("/api/rooms/con/events", serde_json::json!({"type": "comment", "viewer_id": "v", "text": "保修多久"}))
+        .await;
     let mut last_seq = 1;
     let mut seen = Vec::new();
     while !seen.iter().any(|t: &String| t == "comment_triaged") {

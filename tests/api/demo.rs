@@ -37,16 +37,22 @@ async fn the_demo_room_streams_a_live_show_and_replays_to_the_same_digest() {
     let mut ws = loop {
         match tokio_tungstenite::connect_async(&url).await {
             Ok((ws, _)) => break ws,
-            Err(_) if started.elapsed() < Duration::from_secs(60) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) if started.elapsed() < Duration::from_secs(60) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
             Err(e) => panic!("console websocket never came up: {e}"),
         }
     };
     let watch_from = Instant::now();
     let mut by_type: HashMap<String, usize> = HashMap::new();
     let mut total = 0;
-    while total < 100 || !["viewer_commented", "reply_decided", "utterance_dispatched"].iter().all(|t| by_type.contains_key(*t)) {
+    while total < 100
+        || !["viewer_commented", "reply_decided", "utterance_dispatched"].iter().all(|t| by_type.contains_key(*t))
+    {
         let left = Duration::from_secs(30).saturating_sub(watch_from.elapsed());
-        let msg = tokio::time::timeout(left, ws.next()).await.unwrap_or_else(|_| panic!("only {total} events in 30 s: {by_type:?}"));
+        let msg = tokio::time::timeout(left, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {total} events in 30 s: {by_type:?}"));
         if let Some(Ok(Message::Text(t))) = msg {
             let v: serde_json::Value = serde_json::from_str(&t).unwrap();
             *by_type.entry(v["type"].as_str().unwrap_or("?").to_string()).or_default() += 1;

@@ -46,12 +46,19 @@ async fn a_flood_is_logged_whole_each_question_is_answered_once_as_a_group_and_e
     let events = app.events(session).await;
     let report = analyse(&events, &comments, questions.len());
     if std::env::var("FLOOD_DEBUG").is_ok() {
-        let text_of = |seq: i64| events.iter().find(|e| e.seq == seq).map(|e| format!("{:?}", e.event)).unwrap_or_default();
+        let text_of =
+            |seq: i64| events.iter().find(|e| e.seq == seq).map(|e| format!("{:?}", e.event)).unwrap_or_default();
         for e in &events {
             match &e.event {
-                Event::QuestionGrouped { by: liveroom::events::GroupedBy::New, comment_seq, .. } => eprintln!("{} NEW {:?} <- {}", e.seq, e.event, text_of(*comment_seq)),
-                Event::KnowledgeRetrieved { comment_seq, entries, .. } => eprintln!("{} KR {comment_seq} {:?}", e.seq, entries.iter().map(|x| x.entry_id).collect::<Vec<_>>()),
-                Event::CommentSkipped { reason: liveroom::events::SkipReason::NoKnowledgeMatch, comment_seq } => eprintln!("{} NOMATCH {}", e.seq, text_of(*comment_seq)),
+                Event::QuestionGrouped { by: liveroom::events::GroupedBy::New, comment_seq, .. } => {
+                    eprintln!("{} NEW {:?} <- {}", e.seq, e.event, text_of(*comment_seq))
+                }
+                Event::KnowledgeRetrieved { comment_seq, entries, .. } => {
+                    eprintln!("{} KR {comment_seq} {:?}", e.seq, entries.iter().map(|x| x.entry_id).collect::<Vec<_>>())
+                }
+                Event::CommentSkipped { reason: liveroom::events::SkipReason::NoKnowledgeMatch, comment_seq } => {
+                    eprintln!("{} NOMATCH {}", e.seq, text_of(*comment_seq))
+                }
                 _ => {}
             }
         }
@@ -59,7 +66,11 @@ async fn a_flood_is_logged_whole_each_question_is_answered_once_as_a_group_and_e
     assert_eq!((report.sent, report.logged, report.lost), (2000, 2000, 0));
     assert_eq!(report.unaccounted, 0, "every comment not answered has a skip reason");
     assert_eq!(report.answered_and_skipped, 0);
-    assert_eq!(report.per_question.iter().map(|q| q.0).collect::<Vec<_>>(), [1, 1, 1, 1, 1], "each question answered once: {report:?}");
+    assert_eq!(
+        report.per_question.iter().map(|q| q.0).collect::<Vec<_>>(),
+        [1, 1, 1, 1, 1],
+        "each question answered once: {report:?}"
+    );
     assert_eq!(report.groups_answered, 5, "{report:?}");
     assert!(report.per_question.iter().all(|q| q.1 >= 20), "answered as groups: {report:?}");
     assert_eq!(report.mixed_answers, 0);
@@ -70,11 +81,18 @@ async fn a_flood_is_logged_whole_each_question_is_answered_once_as_a_group_and_e
     let replies: Vec<&str> = events
         .iter()
         .filter_map(|e| match &e.event {
-            Event::UtteranceDispatched { text, purpose: UtterancePurpose::Reply { comment_seqs }, .. } if comment_seqs.len() > 3 => Some(text.as_str()),
+            Event::UtteranceDispatched { text, purpose: UtterancePurpose::Reply { comment_seqs }, .. }
+                if comment_seqs.len() > 3 =>
+            {
+                Some(text.as_str())
+            }
             _ => None,
         })
         .collect();
-    assert!(replies.len() >= 5 && replies.iter().all(|t| t.contains("位朋友") || t.contains("A lot of you")), "{replies:?}");
+    assert!(
+        replies.len() >= 5 && replies.iter().all(|t| t.contains("位朋友") || t.contains("A lot of you")),
+        "{replies:?}"
+    );
     for e in &events {
         if let Event::UtteranceDispatched { text, .. } = &e.event {
             for injected in ["九块九", "free", "假货", "忽略", "最帅"] {

@@ -15,7 +15,10 @@ async fn a_question_is_logged_triaged_answered_from_knowledge_and_spoken() {
     let app = spawn_app().await;
     let session = app.open_room("r1").await;
     let (status, body) = app
-        .post("/api/rooms/r1/events", serde_json::json!({"type": "comment", "viewer_id": "v1", "viewer_name": "小鱼", "text": "电饭煲能煮粥吗"}))
+        .post(
+            "/api/rooms/r1/events",
+            serde_json::json!({"type": "comment", "viewer_id": "v1", "viewer_name": "小鱼", "text": "电饭煲能煮粥吗"}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let comment_seq = body["seqs"][0].as_i64().unwrap();
@@ -28,18 +31,25 @@ async fn a_question_is_logged_triaged_answered_from_knowledge_and_spoken() {
             session,
             |ev| {
                 dispatched_id(ev, is_reply).is_some_and(|id| {
-                    find(ev, |e| matches!(e, Event::UtteranceFinished { utterance_id } if *utterance_id == id)).is_some()
+                    find(ev, |e| matches!(e, Event::UtteranceFinished { utterance_id } if *utterance_id == id))
+                        .is_some()
                 })
             },
             true,
         )
         .await;
     let triaged = seq_of(&events, |e| matches!(e, Event::CommentTriaged { comment_seq: c, .. } if *c == comment_seq));
-    let retrieved = seq_of(&events, |e| matches!(e, Event::KnowledgeRetrieved { comment_seq: c, .. } if *c == comment_seq));
-    let decided = seq_of(&events, |e| matches!(e, Event::ReplyDecided { comment_seqs, .. } if comment_seqs == &vec![comment_seq]));
+    let retrieved =
+        seq_of(&events, |e| matches!(e, Event::KnowledgeRetrieved { comment_seq: c, .. } if *c == comment_seq));
+    let decided = seq_of(
+        &events,
+        |e| matches!(e, Event::ReplyDecided { comment_seqs, .. } if comment_seqs == &vec![comment_seq]),
+    );
     let dispatched = seq_of(&events, is_reply);
     assert!(comment_seq < triaged && triaged < retrieved && retrieved < decided && decided < dispatched);
-    let Some(Event::ReplyDecided { text, entry_ids, .. }) = find(&events, |e| matches!(e, Event::ReplyDecided { .. })).map(|e| &e.event) else {
+    let Some(Event::ReplyDecided { text, entry_ids, .. }) =
+        find(&events, |e| matches!(e, Event::ReplyDecided { .. })).map(|e| &e.event)
+    else {
         unreachable!()
     };
     assert_eq!(text, "小鱼，可以煮粥，有专门的煮粥模式。");
@@ -49,7 +59,9 @@ async fn a_question_is_logged_triaged_answered_from_knowledge_and_spoken() {
     let acks: Vec<&str> = events
         .iter()
         .filter(|e| match &e.event {
-            Event::UtteranceQueued { utterance_id } | Event::UtteranceStarted { utterance_id } | Event::UtteranceFinished { utterance_id } => *utterance_id == id,
+            Event::UtteranceQueued { utterance_id }
+            | Event::UtteranceStarted { utterance_id }
+            | Event::UtteranceFinished { utterance_id } => *utterance_id == id,
             _ => false,
         })
         .map(|e| e.event.type_name())
@@ -63,22 +75,28 @@ async fn a_question_waits_for_the_sentence_and_the_pitch_resumes_exactly_where_i
     let app = spawn_app().await;
     let session = app.open_room("r2").await;
     let first = PitchPos { product: 0, segment: 0, sentence: 0 };
-    let events = app.wait_for(session, |ev| find(ev, |e| matches!(e, Event::UtteranceStarted { .. })).is_some(), false).await;
+    let events =
+        app.wait_for(session, |ev| find(ev, |e| matches!(e, Event::UtteranceStarted { .. })).is_some(), false).await;
     let u1 = dispatched_id(&events, pitch_at(first)).expect("the show opens with the first sentence");
 
-    let (status, _) = app.post("/api/rooms/r2/events", serde_json::json!({"type": "comment", "viewer_id": "v1", "text": "保修多久"})).await;
+    let (status, _) = app
+        .post("/api/rooms/r2/events", serde_json::json!({"type": "comment", "viewer_id": "v1", "text": "保修多久"}))
+        .await;
     assert_eq!(status, 200);
     // the reply is decided while the sentence is still being spoken...
-    let events = app.wait_for(session, |ev| find(ev, |e| matches!(e, Event::ReplyDecided { .. })).is_some(), false).await;
+    let events =
+        app.wait_for(session, |ev| find(ev, |e| matches!(e, Event::ReplyDecided { .. })).is_some(), false).await;
     assert!(dispatched_id(&events, is_reply).is_none(), "no barge-in inside a sentence");
     assert!(find(&events, |e| matches!(e, Event::UtteranceFinished { utterance_id } if *utterance_id == u1)).is_none());
 
     // ...and spoken right after it; then the pitch resumes at the next sentence
     let second = PitchPos { product: 0, segment: 0, sentence: 1 };
     let events = app.wait_for(session, |ev| dispatched_id(ev, pitch_at(second)).is_some(), true).await;
-    let finished_u1 = seq_of(&events, |e| matches!(e, Event::UtteranceFinished { utterance_id } if *utterance_id == u1));
+    let finished_u1 =
+        seq_of(&events, |e| matches!(e, Event::UtteranceFinished { utterance_id } if *utterance_id == u1));
     let reply = seq_of(&events, is_reply);
-    let advanced = seq_of(&events, |e| matches!(e, Event::PitchAdvanced { from, to, .. } if *from == first && *to == second));
+    let advanced =
+        seq_of(&events, |e| matches!(e, Event::PitchAdvanced { from, to, .. } if *from == first && *to == second));
     let resumed = seq_of(&events, pitch_at(second));
     assert!(finished_u1 < advanced && advanced < reply && reply < resumed);
     // the first sentence is never spoken twice
@@ -96,8 +114,13 @@ async fn an_operator_cancel_stops_the_sentence_and_the_pitch_repeats_it() {
     let (status, body) = app.post("/api/rooms/r3/commands", serde_json::json!({"command": "cancel_current"})).await;
     assert_eq!(status, 202, "{body}");
     let events = app.wait_for(session, |ev| ev.iter().filter(|e| pitch_at(first)(&e.event)).count() == 2, false).await;
-    assert!(find(&events, |e| matches!(e, Event::UtteranceCancelled { utterance_id } if utterance_id == "u1")).is_some());
-    assert!(find(&events, |e| matches!(e, Event::PitchAdvanced { .. })).is_none(), "a cancelled sentence does not advance the pitch");
+    assert!(
+        find(&events, |e| matches!(e, Event::UtteranceCancelled { utterance_id } if utterance_id == "u1")).is_some()
+    );
+    assert!(
+        find(&events, |e| matches!(e, Event::PitchAdvanced { .. })).is_none(),
+        "a cancelled sentence does not advance the pitch"
+    );
     assert_no_overlap(&events);
     app.stop().await;
 }
@@ -133,7 +156,8 @@ async fn gifts_and_joins_are_thanked_without_starving_the_pitch() {
         }
     }
     // every comment got a reply or a recorded reason
-    let comments: Vec<i64> = events.iter().filter(|e| matches!(e.event, Event::ViewerCommented { .. })).map(|e| e.seq).collect();
+    let comments: Vec<i64> =
+        events.iter().filter(|e| matches!(e.event, Event::ViewerCommented { .. })).map(|e| e.seq).collect();
     app.wait_for(
         session,
         |ev| {
@@ -184,10 +208,10 @@ fn assert_no_overlap(events: &[liveroom::events::Envelope]) {
                 assert!(on_air.is_none(), "{utterance_id} dispatched at seq {} while {on_air:?} is on air", e.seq);
                 on_air = Some(utterance_id.clone());
             }
-            Event::UtteranceFinished { utterance_id } | Event::UtteranceCancelled { utterance_id } => {
-                if on_air.as_ref() == Some(utterance_id) {
-                    on_air = None;
-                }
+            Event::UtteranceFinished { utterance_id } | Event::UtteranceCancelled { utterance_id }
+                if on_air.as_ref() == Some(utterance_id) =>
+            {
+                on_air = None;
             }
             _ => {}
         }

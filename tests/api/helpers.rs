@@ -22,12 +22,11 @@ static SERVER: OnceLock<Server> = OnceLock::new();
 static CLUSTER: OnceLock<std::sync::Mutex<Option<EmbeddedPostgres>>> = OnceLock::new();
 
 extern "C" fn stop_cluster() {
-    if let Some(cell) = CLUSTER.get() {
-        if let Ok(mut guard) = cell.lock() {
-            if let Some(mut pg) = guard.take() {
-                pg.stop();
-            }
-        }
+    if let Some(cell) = CLUSTER.get()
+        && let Ok(mut guard) = cell.lock()
+        && let Some(mut pg) = guard.take()
+    {
+        pg.stop();
     }
 }
 
@@ -132,8 +131,9 @@ impl TestApp {
 
     /// A room whose session starts with these policy settings (the rest default).
     pub async fn open_room_with(&self, room_id: &str, policy: Value) -> Uuid {
-        let (status, body) =
-            self.post("/api/rooms", serde_json::json!({"room_id": room_id, "brand_id": "testbrand", "policy": policy})).await;
+        let (status, body) = self
+            .post("/api/rooms", serde_json::json!({"room_id": room_id, "brand_id": "testbrand", "policy": policy}))
+            .await;
         assert_eq!(status, 200, "{body}");
         let session: Uuid = body["session_id"].as_str().unwrap().parse().unwrap();
         // the session-started event is logged before anything else
@@ -161,7 +161,13 @@ impl TestApp {
 
     /// Any request with an optional bearer key; a JSON body is parsed, any
     /// other body comes back as a JSON string.
-    pub async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<(&str, Vec<u8>)>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(key) = key {
@@ -172,9 +178,17 @@ impl TestApp {
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
-        let is_json = resp.headers().get("content-type").and_then(|h| h.to_str().ok()).is_some_and(|c| c.starts_with("application/json"));
+        let is_json = resp
+            .headers()
+            .get("content-type")
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/json"));
         let bytes = resp.bytes().await.unwrap_or_default();
-        let body = if is_json { serde_json::from_slice(&bytes).unwrap_or(Value::Null) } else { Value::String(String::from_utf8_lossy(&bytes).into_owned()) };
+        let body = if is_json {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        } else {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        };
         (status, body)
     }
 
@@ -211,7 +225,7 @@ impl TestApp {
     }
 }
 
-pub fn find<'a>(events: &'a [Envelope], pred: impl Fn(&Event) -> bool) -> Option<&'a Envelope> {
+pub fn find(events: &[Envelope], pred: impl Fn(&Event) -> bool) -> Option<&Envelope> {
     events.iter().find(|e| pred(&e.event))
 }
 

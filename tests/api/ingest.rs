@@ -18,13 +18,19 @@ async fn malformed_events_get_a_stable_error_and_nothing_is_logged() {
     ];
     for (body, status, code) in cases {
         let (got, json) = app.post_raw("/api/rooms/bad/events", body.to_vec()).await;
-        assert_eq!((got, json["code"].as_str().unwrap_or("")), (status, code), "{}: {json}", String::from_utf8_lossy(body));
+        assert_eq!(
+            (got, json["code"].as_str().unwrap_or("")),
+            (status, code),
+            "{}: {json}",
+            String::from_utf8_lossy(body)
+        );
         assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     let too_many: Vec<_> = (0..1001).map(|i| serde_json::json!({"type": "like", "viewer_id": i})).collect();
     let (status, json) = app.post("/api/rooms/bad/events", serde_json::Value::Array(too_many)).await;
     assert_eq!((status, json["code"].as_str().unwrap()), (413, "batch_too_large"));
-    let (status, json) = app.post("/api/rooms/nowhere/events", serde_json::json!({"type": "like", "viewer_id": "v"})).await;
+    let (status, json) =
+        app.post("/api/rooms/nowhere/events", serde_json::json!({"type": "like", "viewer_id": "v"})).await;
     assert_eq!((status, json["code"].as_str().unwrap()), (404, "room_not_found"));
     // give the room time to act on anything that slipped through
     app.clock.advance(100);
@@ -59,8 +65,11 @@ async fn the_ingest_websocket_acknowledges_durable_events_and_explains_refusals(
     use tokio_tungstenite::tungstenite::Message;
     let app = spawn_app().await;
     let session = app.open_room("wsin").await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/rooms/wsin/ingest", app.port)).await.unwrap();
-    ws.send(Message::Text(r#"[{"type":"join","viewer_id":"a"},{"type":"like","viewer_id":"a","count":3}]"#.into())).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/rooms/wsin/ingest", app.port)).await.unwrap();
+    ws.send(Message::Text(r#"[{"type":"join","viewer_id":"a"},{"type":"like","viewer_id":"a","count":3}]"#.into()))
+        .await
+        .unwrap();
     let ack: serde_json::Value = match ws.next().await.unwrap().unwrap() {
         Message::Text(t) => serde_json::from_str(&t).unwrap(),
         other => panic!("unexpected {other:?}"),
@@ -83,7 +92,8 @@ async fn the_ingest_websocket_acknowledges_durable_events_and_explains_refusals(
 async fn the_event_log_refuses_updates_and_deletes() {
     let app = spawn_app().await;
     let session = app.open_room("ro").await;
-    let update = sqlx::query("UPDATE events SET payload = '{}' WHERE session_id = $1").bind(session).execute(&app.pool).await;
+    let update =
+        sqlx::query("UPDATE events SET payload = '{}' WHERE session_id = $1").bind(session).execute(&app.pool).await;
     let delete = sqlx::query("DELETE FROM events WHERE session_id = $1").bind(session).execute(&app.pool).await;
     assert!(update.unwrap_err().to_string().contains("append-only"));
     assert!(delete.unwrap_err().to_string().contains("append-only"));

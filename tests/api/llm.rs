@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use liveroom::events::{Envelope, Event, SentenceVerdict, UtterancePurpose};
+use liveroom::llm::LlmConfig;
 use liveroom::llm::grounding;
 use liveroom::llm::testserver::{self, End, Script, TestServer};
-use liveroom::llm::LlmConfig;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -26,7 +26,8 @@ async fn app_with_llm(server: &TestServer, tweak: impl FnOnce(&mut LlmConfig)) -
 fn spoken(events: &[Envelope]) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for e in events {
-        if let Event::UtteranceDispatched { text, purpose: UtterancePurpose::LlmReply { reply_id, .. }, .. } = &e.event {
+        if let Event::UtteranceDispatched { text, purpose: UtterancePurpose::LlmReply { reply_id, .. }, .. } = &e.event
+        {
             out.entry(reply_id.clone()).or_default().push(text.clone());
         }
     }
@@ -93,7 +94,9 @@ async fn a_generated_reply_is_spoken_sentence_by_sentence_and_replay_reproduces_
         })
         .collect();
     assert_eq!(streamed.len(), 3, "{streamed:?}");
-    assert!(events.iter().all(|e| !matches!(&e.event, Event::LlmSentenceChecked { verdict, .. } if *verdict != SentenceVerdict::Passed)));
+    assert!(events.iter().all(
+        |e| !matches!(&e.event, Event::LlmSentenceChecked { verdict, .. } if *verdict != SentenceVerdict::Passed)
+    ));
     assert_eq!(spoken(&events)[&reply], streamed, "every streamed sentence is its own utterance, in order");
     assert!(count(&events, "llm_finished") == 1 && count(&events, "llm_failed") == 0);
 
@@ -110,7 +113,8 @@ async fn a_generated_reply_is_spoken_sentence_by_sentence_and_replay_reproduces_
 
 #[actix_web::test]
 async fn a_failing_endpoint_falls_back_to_the_template_reply_and_the_room_goes_on() {
-    let server = TestServer::start(testserver::failing(Script::Status { code: 500, message: "down".into() })).await.unwrap();
+    let server =
+        TestServer::start(testserver::failing(Script::Status { code: 500, message: "down".into() })).await.unwrap();
     let app = app_with_llm(&server, |c| c.first_token_timeout_ms = 400).await;
     // the same question again is answered again, not grouped with the last answer
     let session = app.open_room_with("llm2", serde_json::json!({"group_window_ms": 0})).await;
@@ -120,10 +124,17 @@ async fn a_failing_endpoint_falls_back_to_the_template_reply_and_the_room_goes_o
         .await;
     assert_eq!(reply_ended(&events, &format!("r{seq}")).as_deref(), Some("failed_fallback"));
     assert!(find(&events, |e| matches!(e, Event::LlmFailed { .. })).is_some());
-    assert!(find(&events, |e| matches!(e, Event::ReplyDecided { source, .. } if source == "template_fallback")).is_some());
+    assert!(
+        find(&events, |e| matches!(e, Event::ReplyDecided { source, .. } if source == "template_fallback")).is_some()
+    );
     // a stream cut off mid-way: the sentences that came are spoken, the reply ends
     let tokens = testserver::tokens("小鱼你好！到手价199元。还有", 3);
-    server.set_behavior(testserver::failing(Script::Stream { first_delay_ms: 0, token_delay_ms: 0, tokens, end: End::Drop }));
+    server.set_behavior(testserver::failing(Script::Stream {
+        first_delay_ms: 0,
+        token_delay_ms: 0,
+        tokens,
+        end: End::Drop,
+    }));
     app.clock.advance(1);
     let seq = comment(&app, "llm2", "b", "阿杰", "电饭煲现在多少钱").await;
     let reply = format!("r{seq}");
@@ -189,7 +200,11 @@ fn retrieval_queries() -> (liveroom::knowledge::Catalog, Vec<(String, String, St
         .map(|l| {
             let q: Value = serde_json::from_str(l).unwrap();
             let product = q["product_on_stage"].as_str().unwrap_or("");
-            (q["id"].as_str().unwrap().to_string(), brand_of.get(product).cloned().unwrap_or_default(), q["query"].as_str().unwrap().to_string())
+            (
+                q["id"].as_str().unwrap().to_string(),
+                brand_of.get(product).cloned().unwrap_or_default(),
+                q["query"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     (catalog, queries)
@@ -209,7 +224,11 @@ async fn no_wrong_figure_from_an_adversarial_model_reaches_a_dispatched_utteranc
             .as_array()
             .into_iter()
             .flatten()
-            .flat_map(|f| grounding::figures(f["text"].as_str().unwrap_or("")).into_iter().chain(grounding::figures(f["product"].as_str().unwrap_or(""))))
+            .flat_map(|f| {
+                grounding::figures(f["text"].as_str().unwrap_or(""))
+                    .into_iter()
+                    .chain(grounding::figures(f["product"].as_str().unwrap_or("")))
+            })
             .map(|f| f.value)
             .collect();
         if let Script::Stream { tokens, .. } = &script {
@@ -264,7 +283,11 @@ async fn no_wrong_figure_from_an_adversarial_model_reaches_a_dispatched_utteranc
                             _ => {}
                         }
                     }
-                    assert!(std::time::Instant::now() < deadline, "no end for {reply} of {room}: {}", tail[tail.len().saturating_sub(20)..].join("\n"));
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "no end for {reply} of {room}: {}",
+                        tail[tail.len().saturating_sub(20)..].join("\n")
+                    );
                     app.clock.advance(1000);
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
@@ -283,20 +306,39 @@ async fn no_wrong_figure_from_an_adversarial_model_reaches_a_dispatched_utteranc
                 _ => None,
             })
             .collect();
-        replaced += events.iter().filter(|e| matches!(&e.event, Event::LlmSentenceChecked { verdict: SentenceVerdict::Ungrounded { .. }, .. })).count();
+        replaced += events
+            .iter()
+            .filter(|e| {
+                matches!(&e.event, Event::LlmSentenceChecked { verdict: SentenceVerdict::Ungrounded { .. }, .. })
+            })
+            .count();
         for e in &events {
-            let Event::UtteranceDispatched { text, purpose: UtterancePurpose::LlmReply { comment_seqs, .. }, .. } = &e.event else { continue };
+            let Event::UtteranceDispatched { text, purpose: UtterancePurpose::LlmReply { comment_seqs, .. }, .. } =
+                &e.event
+            else {
+                continue;
+            };
             sentences += 1;
             let wrong = &injected[&comments[&comment_seqs[0]]];
             for f in grounding::figures(text) {
-                assert!(!wrong.contains(&format!("{}", f.value)), "wrong figure {} reached the renderer: {text}", f.raw);
+                assert!(
+                    !wrong.contains(&format!("{}", f.value)),
+                    "wrong figure {} reached the renderer: {text}",
+                    f.raw
+                );
             }
         }
         replies += count(&events, "llm_requested");
         assert!(liveroom::replay::replay(&events).mismatches.is_empty());
     }
-    println!("{} queries, {replies} generated replies, {sentences} sentences dispatched, {replaced} sentences replaced for wrong figures", queries.len());
-    assert!(replies >= 200 && replaced >= replies * 9 / 10, "the adversary must have been heard: {replies} replies, {replaced} replaced");
+    println!(
+        "{} queries, {replies} generated replies, {sentences} sentences dispatched, {replaced} sentences replaced for wrong figures",
+        queries.len()
+    );
+    assert!(
+        replies >= 200 && replaced >= replies * 9 / 10,
+        "the adversary must have been heard: {replies} replies, {replaced} replaced"
+    );
     app.stop().await;
 }
 
@@ -305,10 +347,13 @@ async fn no_wrong_figure_from_an_adversarial_model_reaches_a_dispatched_utteranc
 #[actix_web::test]
 async fn a_real_llama_cpp_model_answers_a_chinese_question_end_to_end() {
     let Ok(url) = std::env::var("LIVEROOM_TEST_LLAMA_URL") else {
-        eprintln!("SKIPPED: set LIVEROOM_TEST_LLAMA_URL to a llama.cpp server's /v1 URL to run this test against a real model");
+        eprintln!(
+            "SKIPPED: set LIVEROOM_TEST_LLAMA_URL to a llama.cpp server's /v1 URL to run this test against a real model"
+        );
         return;
     };
-    let mut llm = LlmConfig::new(&url, &std::env::var("LIVEROOM_TEST_LLAMA_MODEL").unwrap_or_else(|_| "default".into()));
+    let mut llm =
+        LlmConfig::new(&url, &std::env::var("LIVEROOM_TEST_LLAMA_MODEL").unwrap_or_else(|_| "default".into()));
     llm.first_token_timeout_ms = 30_000;
     llm.idle_timeout_ms = 10_000;
     llm.total_timeout_ms = 60_000;
@@ -341,7 +386,13 @@ async fn a_real_llama_cpp_model_answers_a_chinese_question_end_to_end() {
 #[actix_web::test]
 async fn the_video_script_route_builds_a_timed_grounded_script_and_rejects_bad_requests() {
     let says = |v: &Value| -> Vec<String> {
-        v["cues"].as_array().unwrap().iter().filter(|c| c["kind"] == "say").map(|c| c["text"].as_str().unwrap().to_string()).collect()
+        v["cues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] == "say")
+            .map(|c| c["text"].as_str().unwrap().to_string())
+            .collect()
     };
     // no LLM: the template script
     let app = spawn_app().await;
@@ -350,7 +401,8 @@ async fn the_video_script_route_builds_a_timed_grounded_script_and_rejects_bad_r
     assert_eq!(v["source"], "template");
     assert!(!says(&v).is_empty() && v["duration_ms"].as_i64().unwrap() > 0, "{v}");
     assert!(v["cues"].as_array().unwrap().iter().any(|c| c["kind"] == "shot"), "{v}");
-    let (status, v) = app.call_json("POST", "/api/video-script", None, json!({"product_id": "cooker", "lang": "en"})).await;
+    let (status, v) =
+        app.call_json("POST", "/api/video-script", None, json!({"product_id": "cooker", "lang": "en"})).await;
     assert_eq!((status, v["lang"].as_str()), (200, Some("en")), "{v}");
     for (body, code, want) in [
         (json!({"product_id": "no-such-product"}), 404, "product_not_found"),

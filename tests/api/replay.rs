@@ -49,7 +49,13 @@ async fn replaying_the_log_reproduces_every_decision_and_the_live_digest() {
     assert!(replies.iter().any(|t| t.contains("porridge mode")), "{replies:?}");
     assert!(replies.iter().any(|t| t.contains("保温杯暂时卖完了")), "{replies:?}");
     assert!(replies.iter().any(|t| t.contains("到手价199元")), "{replies:?}");
-    assert!(find(&events, |e| matches!(e, Event::CommentSkipped { reason: liveroom::events::SkipReason::NoKnowledgeMatch, .. })).is_some());
+    assert!(
+        find(&events, |e| matches!(
+            e,
+            Event::CommentSkipped { reason: liveroom::events::SkipReason::NoKnowledgeMatch, .. }
+        ))
+        .is_some()
+    );
 
     // a replay that was tampered with is caught
     let mut tampered = events.clone();

@@ -30,7 +30,7 @@ fn free_port() -> u16 {
 }
 
 async fn start_server(db_url: &str, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_liveroom"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liveroom"))
         .args(["serve", "--port", &port.to_string()])
         .env("DATABASE_URL", db_url)
         .env("LIVEROOM_LOG", "warn")
@@ -47,6 +47,8 @@ async fn start_server(db_url: &str, port: u16) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("liveroom serve did not come up");
 }
 
@@ -59,7 +61,9 @@ async fn a_killed_server_loses_no_acknowledged_event_and_resumes_the_room() {
     let port = free_port();
     let mut server = start_server(&db_url, port).await;
     let http = reqwest::Client::new();
-    let opened = post_json(&http, format!("{}/api/rooms", server.base), json!({"room_id": "crash", "brand_id": "testbrand"})).await;
+    let opened =
+        post_json(&http, format!("{}/api/rooms", server.base), json!({"room_id": "crash", "brand_id": "testbrand"}))
+            .await;
     let session: uuid::Uuid = opened["session_id"].as_str().unwrap().parse().unwrap();
 
     // waves of concurrent batches; the server is killed (SIGKILL) in the middle of the last
@@ -108,9 +112,15 @@ async fn a_killed_server_loses_no_acknowledged_event_and_resumes_the_room() {
 
     // restart: the room resumes its session from the log
     let mut server = start_server(&db_url, port).await;
-    let snapshot: serde_json::Value = http.get(format!("{}/api/rooms/crash", server.base)).send().await.unwrap().json().await.unwrap();
+    let snapshot: serde_json::Value =
+        http.get(format!("{}/api/rooms/crash", server.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(snapshot["session_id"], opened["session_id"]);
-    let resp = post_json(&http, format!("{}/api/rooms/crash/events", server.base), json!({"type": "join", "viewer_id": "after-restart"})).await;
+    let resp = post_json(
+        &http,
+        format!("{}/api/rooms/crash/events", server.base),
+        json!({"type": "join", "viewer_id": "after-restart"}),
+    )
+    .await;
     assert!(resp["seqs"][0].as_i64().unwrap() > last_before);
 
     // SIGTERM: the session ends cleanly with the room's digest
@@ -119,7 +129,10 @@ async fn a_killed_server_loses_no_acknowledged_event_and_resumes_the_room() {
     assert!(status.success(), "{status}");
     let logged = liveroom::eventlog::read_session(&pool, session, 0).await.unwrap();
     let Event::SessionEnded { state_digest, reason } = &logged.last().unwrap().event else {
-        panic!("the last event is not session_ended: {:?}", logged.iter().rev().take(6).map(|e| (e.seq, e.event.type_name())).collect::<Vec<_>>())
+        panic!(
+            "the last event is not session_ended: {:?}",
+            logged.iter().rev().take(6).map(|e| (e.seq, e.event.type_name())).collect::<Vec<_>>()
+        )
     };
     assert_eq!(reason, "shutdown");
     let ended_at = logged.len() - 1;

@@ -7,7 +7,9 @@ use crate::helpers::*;
 
 fn triaged(events: &[liveroom::events::Envelope], seq: i64) -> Option<(Intent, String, Option<f32>, Option<i64>)> {
     events.iter().find_map(|e| match &e.event {
-        Event::CommentTriaged { comment_seq, intent, classifier, confidence, similar_to, .. } if *comment_seq == seq => {
+        Event::CommentTriaged { comment_seq, intent, classifier, confidence, similar_to, .. }
+            if *comment_seq == seq =>
+        {
             Some((*intent, classifier.clone(), *confidence, *similar_to))
         }
         _ => None,
@@ -22,14 +24,16 @@ async fn the_model_triager_records_its_name_confidence_and_near_duplicates_and_r
     let comment = |viewer: &str, text: &str| serde_json::json!({"type": "comment", "viewer_id": viewer, "text": text});
     let mut seqs = Vec::new();
     // one at a time, so that each is triaged before the next arrives
-    for (viewer, text) in [("a", "这个锅能煮粥吗"), ("b", "主播晚上好"), ("c", "这个锅能不能煮粥"), ("d", "这个锅能煮粥吗")] {
+    for (viewer, text) in
+        [("a", "这个锅能煮粥吗"), ("b", "主播晚上好"), ("c", "这个锅能不能煮粥"), ("d", "这个锅能煮粥吗")]
+    {
         let (status, body) = app.post("/api/rooms/tri/events", comment(viewer, text)).await;
         assert_eq!(status, 200, "{body}");
         let seq = body["seqs"][0].as_i64().unwrap();
         // the node loads the model in the background, and slowly on a busy
         // machine: the first comment may wait for it longer than wait_for's 10 s
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-        while !triaged(&app.events(session).await, seq).is_some() {
+        while triaged(&app.events(session).await, seq).is_none() {
             assert!(std::time::Instant::now() < deadline, "comment {seq} was not triaged");
             app.clock.advance(100);
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

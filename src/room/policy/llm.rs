@@ -25,7 +25,12 @@ impl Ctx<'_> {
         let Some(best) = entries.first() else { return };
         let lang = comment.lang.unwrap_or(Lang::Zh);
         let fallback_text = templates::reply(&comment.viewer_name, best, lang);
-        let request = prompts::answer(&self.state.brand_id, lang, &[(comment.viewer_name.clone(), comment.text.clone())], entries);
+        let request = prompts::answer(
+            &self.state.brand_id,
+            lang,
+            &[(comment.viewer_name.clone(), comment.text.clone())],
+            entries,
+        );
         let facts: Vec<String> = entries
             .iter()
             .flat_map(|e| {
@@ -84,7 +89,14 @@ impl Ctx<'_> {
             self.end_llm_reply(reply_id, outcome);
             if !comment_seqs.is_empty() {
                 let group_id = comment_seqs.first().and_then(|s| self.state.groups.by_comment.get(s)).copied();
-                self.emit(Event::ReplyDecided { comment_seqs, text, lang, entry_ids, source: "template_fallback".into(), group_id });
+                self.emit(Event::ReplyDecided {
+                    comment_seqs,
+                    text,
+                    lang,
+                    entry_ids,
+                    source: "template_fallback".into(),
+                    group_id,
+                });
             }
         } else if reply.started && reply.pending.is_empty() && !self.on_air_is(reply_id) {
             self.end_llm_reply(reply_id, if failed { "failed" } else { "spoken" });
@@ -159,7 +171,8 @@ impl Ctx<'_> {
             return false;
         }
         if let Some((index, text)) = reply.pending.front().cloned() {
-            let purpose = UtterancePurpose::LlmReply { reply_id: id.clone(), index, comment_seqs: reply.comment_seqs.clone() };
+            let purpose =
+                UtterancePurpose::LlmReply { reply_id: id.clone(), index, comment_seqs: reply.comment_seqs.clone() };
             let lang = reply.lang;
             self.dispatch(Speaker::Host, text, lang, purpose, "host_closeup", None);
             return true;
@@ -215,7 +228,8 @@ impl Ctx<'_> {
         }
         // unwrap: filtered on a pending sentence
         let (index, text) = reply.pending.front().cloned().unwrap();
-        let purpose = UtterancePurpose::LlmReply { reply_id: id.clone(), index, comment_seqs: reply.comment_seqs.clone() };
+        let purpose =
+            UtterancePurpose::LlmReply { reply_id: id.clone(), index, comment_seqs: reply.comment_seqs.clone() };
         let lang = reply.lang;
         let asked: Vec<i64> = reply.comment_seqs.clone();
         self.dispatch(Speaker::Host, text, lang, purpose, "host_closeup", None);
@@ -224,7 +238,13 @@ impl Ctx<'_> {
             .first()
             .and_then(|s| self.state.groups.by_comment.get(s))
             .and_then(|g| self.state.groups.get(*g))
-            .map(|g| g.members.iter().copied().filter(|m| !asked.contains(m) && self.state.pending_comments.contains_key(m)).collect())
+            .map(|g| {
+                g.members
+                    .iter()
+                    .copied()
+                    .filter(|m| !asked.contains(m) && self.state.pending_comments.contains_key(m))
+                    .collect()
+            })
             .unwrap_or_default();
         for seq in late {
             self.skip(seq, SkipReason::AlreadyAnswered);
@@ -274,7 +294,14 @@ mod tests {
             let viewer = Viewer { id: "v".into(), name: "小鱼".into(), platform_msg_id: None };
             self.when(Event::ViewerCommented { viewer, text: "多少钱".into() });
             let seq = self.state.last_seq;
-            self.when(Event::CommentTriaged { comment_seq: seq, intent: Intent::PriceAsk, lang: Lang::Zh, classifier: "t".into(), confidence: None, similar_to: None });
+            self.when(Event::CommentTriaged {
+                comment_seq: seq,
+                intent: Intent::PriceAsk,
+                lang: Lang::Zh,
+                classifier: "t".into(),
+                confidence: None,
+                similar_to: None,
+            });
             let entry = RetrievedEntry {
                 entry_id: 7,
                 product_id: Some("p".into()),
@@ -285,7 +312,8 @@ mod tests {
                 score: 1.0,
                 reason: String::new(),
             };
-            let step = self.when(Event::KnowledgeRetrieved { comment_seq: seq, query: String::new(), entries: vec![entry] });
+            let step =
+                self.when(Event::KnowledgeRetrieved { comment_seq: seq, query: String::new(), entries: vec![entry] });
             (reply_id(seq), step)
         }
 
@@ -313,7 +341,9 @@ mod tests {
         let mut r = Room::with_llm();
         let (id, step) = r.question();
         assert_eq!(types(&step), ["llm_requested"]);
-        assert!(matches!(&step.effects[..], [Effect::Generate { reply_id, request }] if *reply_id == id && request.task == "answer_viewer"));
+        assert!(
+            matches!(&step.effects[..], [Effect::Generate { reply_id, request }] if *reply_id == id && request.task == "answer_viewer")
+        );
         // the pitch sentence u1 is on air: the first sentence waits for it
         assert_eq!(types(&r.sentence(&id, 0, "小鱼你好！")), ["llm_sentence_checked"]);
         let step = r.when(Event::UtteranceFinished { utterance_id: "u1".into() });
@@ -327,7 +357,10 @@ mod tests {
         r.when(Event::LlmFinished { reply_id: id.clone(), sentences: 3, model: "m".into(), ttft_ms: 1, total_ms: 2 });
         let step = r.when(Event::UtteranceFinished { utterance_id: "u4".into() });
         assert_eq!(types(&step)[0], "llm_reply_ended");
-        assert!(matches!(&step.decisions.last().unwrap().event, Event::UtteranceDispatched { purpose: UtterancePurpose::Pitch { .. }, .. }));
+        assert!(matches!(
+            &step.decisions.last().unwrap().event,
+            Event::UtteranceDispatched { purpose: UtterancePurpose::Pitch { .. }, .. }
+        ));
         assert!(r.state.llm_replies.is_empty());
     }
 
@@ -359,13 +392,21 @@ mod tests {
         r.sentence(&id, 1, "到手价129元。");
         let step = r.when(Event::OperatorCommandReceived { command: OperatorCommand::CancelCurrent });
         assert_eq!(types(&step), ["utterance_cancel_requested", "llm_reply_ended"]);
-        assert!(matches!(&step.decisions[1].event, Event::LlmReplyEnded { outcome, dropped: 1, .. } if outcome == "cancelled"));
+        assert!(
+            matches!(&step.decisions[1].event, Event::LlmReplyEnded { outcome, dropped: 1, .. } if outcome == "cancelled")
+        );
         assert!(step.effects.contains(&Effect::Cancel { utterance_id: "u2".into() }));
         assert!(step.effects.contains(&Effect::StopLlm { reply_id: id.clone() }));
         assert!(r.sentence(&id, 2, "快下单吧！").decisions.is_empty());
         let step = r.when(Event::UtteranceCancelled { utterance_id: "u2".into() });
         let spoken = dispatched(&step);
-        assert!(matches!(&step.decisions.last().unwrap().event, Event::UtteranceDispatched { purpose: UtterancePurpose::Pitch { .. }, .. }), "{spoken:?}");
+        assert!(
+            matches!(
+                &step.decisions.last().unwrap().event,
+                Event::UtteranceDispatched { purpose: UtterancePurpose::Pitch { .. }, .. }
+            ),
+            "{spoken:?}"
+        );
     }
 
     #[test]
@@ -382,9 +423,15 @@ mod tests {
         // two spoken, a third ready: at the boundary the thanks take the floor
         r.sentence(&id, 2, "快下单吧！");
         let step = r.when(Event::UtteranceFinished { utterance_id: "u3".into() });
-        assert!(matches!(&step.decisions[0].event, Event::LlmReplyEnded { outcome, dropped: 1, .. } if outcome == "barged_in"), "{:?}", types(&step));
+        assert!(
+            matches!(&step.decisions[0].event, Event::LlmReplyEnded { outcome, dropped: 1, .. } if outcome == "barged_in"),
+            "{:?}",
+            types(&step)
+        );
         assert!(step.effects.contains(&Effect::StopLlm { reply_id: id.clone() }));
-        assert!(matches!(&step.decisions.last().unwrap().event, Event::UtteranceDispatched { speaker: Speaker::Assistant, text, .. } if text.contains("阿杰")));
+        assert!(
+            matches!(&step.decisions.last().unwrap().event, Event::UtteranceDispatched { speaker: Speaker::Assistant, text, .. } if text.contains("阿杰"))
+        );
         // what the stream still sends is not taken
         assert!(r.sentence(&id, 3, "库存不多了！").decisions.is_empty());
         assert!(r.state.llm_replies.is_empty());
@@ -414,9 +461,17 @@ mod tests {
     fn a_stream_that_fails_before_any_sentence_falls_back_to_the_template_reply() {
         let mut r = Room::with_llm();
         let (id, _) = r.question();
-        let step = r.when(Event::LlmFailed { reply_id: id, kind: "timeout".into(), error: "x".into(), sentences: 0, elapsed_ms: 2000 });
+        let step = r.when(Event::LlmFailed {
+            reply_id: id,
+            kind: "timeout".into(),
+            error: "x".into(),
+            sentences: 0,
+            elapsed_ms: 2000,
+        });
         assert_eq!(types(&step), ["llm_reply_ended", "reply_decided"]);
-        assert!(matches!(&step.decisions[1].event, Event::ReplyDecided { text, source, .. } if text == "小鱼，到手价一百二十九元。" && source == "template_fallback"));
+        assert!(
+            matches!(&step.decisions[1].event, Event::ReplyDecided { text, source, .. } if text == "小鱼，到手价一百二十九元。" && source == "template_fallback")
+        );
         let step = r.when(Event::UtteranceFinished { utterance_id: "u1".into() });
         assert_eq!(dispatched(&step), ["小鱼，到手价一百二十九元。"]);
     }
