@@ -1,7 +1,7 @@
 //! All SQL on `api_keys`.
 
 use anyhow::Context;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 use super::{KeyInfo, Role};
 
@@ -93,4 +93,14 @@ pub(super) async fn revoke_key(pool: &PgPool, brand_id: &str, key_id: &str) -> a
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Revoke every live key of `brand_id`, inside the caller's transaction (a
+/// brand's deletion).
+pub(crate) async fn revoke_brand_keys(conn: &mut PgConnection, brand_id: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE brand_id = $1 AND revoked_at IS NULL")
+        .bind(brand_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
