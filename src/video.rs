@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use serde::Serialize;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use crate::events::{Lang, RetrievedEntry};
 use crate::llm::{LlmClient, grounding, prompts};
@@ -74,49 +74,33 @@ pub fn parse_lang(lang: &str) -> Option<Lang> {
     }
 }
 
-/// The product with its knowledge entries; `None` if there is no such product.
+/// The product with its knowledge entries at its brand's current knowledge
+/// version (after a price change, only the new price); `None` if there is no
+/// such product.
 pub async fn load_product(pool: &PgPool, product_id: &str) -> anyhow::Result<Option<VideoProduct>> {
-    let Some(row) = sqlx::query("SELECT brand_id, name, name_en, pitch FROM products WHERE product_id = $1")
-        .bind(product_id)
-        .fetch_optional(pool)
-        .await?
-    else {
+    let Some(stored) = crate::knowledge::store::product_knowledge(pool, product_id).await? else {
         return Ok(None);
     };
-    let pitch_json: serde_json::Value = row.try_get("pitch")?;
-    let pitch: Vec<String> = pitch_json
-        .as_array()
+    let entries = stored
+        .entries
         .into_iter()
-        .flatten()
-        .flat_map(|seg| seg["sentences"].as_array().cloned().unwrap_or_default())
-        .filter_map(|s| s.as_str().map(str::to_string))
-        .collect();
-    let name: String = row.try_get("name")?;
-    let rows = sqlx::query(
-        "SELECT entry_id, kind, answer, answer_en FROM knowledge_entries WHERE product_id = $1 ORDER BY entry_id",
-    )
-    .bind(product_id)
-    .fetch_all(pool)
-    .await?;
-    let mut entries = Vec::new();
-    for r in rows {
-        entries.push(RetrievedEntry {
-            entry_id: r.try_get("entry_id")?,
-            product_id: Some(product_id.to_string()),
-            product_name: Some(name.clone()),
-            kind: r.try_get("kind")?,
-            answer: r.try_get("answer")?,
-            answer_en: r.try_get("answer_en")?,
+        .map(|e| RetrievedEntry {
+            entry_id: e.entry_id,
+            product_id: Some(stored.product_id.clone()),
+            product_name: Some(stored.name.clone()),
+            kind: e.kind,
+            answer: e.answer,
+            answer_en: e.answer_en,
             score: 1.0,
             reason: "product".into(),
-        });
-    }
+        })
+        .collect();
     Ok(Some(VideoProduct {
-        product_id: product_id.to_string(),
-        brand_id: row.try_get("brand_id")?,
-        name,
-        name_en: row.try_get("name_en")?,
-        pitch,
+        product_id: stored.product_id,
+        brand_id: stored.brand_id,
+        name: stored.name,
+        name_en: stored.name_en,
+        pitch: stored.pitch.into_iter().flat_map(|segment| segment.sentences).collect(),
         entries,
     }))
 }
