@@ -9,9 +9,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 use serde::Serialize;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use crate::events::{Lang, RetrievedEntry};
+use crate::knowledge::entries::EntryKind;
 use crate::llm::{LlmClient, grounding, prompts};
 use crate::render::estimate_duration_ms;
 
@@ -37,13 +38,22 @@ pub enum Cue {
     Fact { at_ms: i64, duration_ms: i64, entry_id: i64, text: String },
 }
 
+/// Where a script's sentences come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScriptSource {
+    /// Generated and grounded.
+    Llm,
+    /// The product's pitch and facts.
+    Template,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VideoScript {
     pub product_id: String,
     pub product_name: String,
     pub lang: Lang,
-    /// `llm` or `template`.
-    pub source: String,
+    pub source: ScriptSource,
     pub prompt_version: Option<String>,
     /// Why the LLM was not used, when it was configured and failed.
     pub llm_error: Option<String>,
@@ -74,49 +84,33 @@ pub fn parse_lang(lang: &str) -> Option<Lang> {
     }
 }
 
-/// The product with its knowledge entries; `None` if there is no such product.
+/// The product with its knowledge entries at its brand's current knowledge
+/// version (after a price change, only the new price); `None` if there is no
+/// such product.
 pub async fn load_product(pool: &PgPool, product_id: &str) -> anyhow::Result<Option<VideoProduct>> {
-    let Some(row) = sqlx::query("SELECT brand_id, name, name_en, pitch FROM products WHERE product_id = $1")
-        .bind(product_id)
-        .fetch_optional(pool)
-        .await?
-    else {
+    let Some(stored) = crate::knowledge::store::product_knowledge(pool, product_id).await? else {
         return Ok(None);
     };
-    let pitch_json: serde_json::Value = row.try_get("pitch")?;
-    let pitch: Vec<String> = pitch_json
-        .as_array()
+    let entries = stored
+        .entries
         .into_iter()
-        .flatten()
-        .flat_map(|seg| seg["sentences"].as_array().cloned().unwrap_or_default())
-        .filter_map(|s| s.as_str().map(str::to_string))
-        .collect();
-    let name: String = row.try_get("name")?;
-    let rows = sqlx::query(
-        "SELECT entry_id, kind, answer, answer_en FROM knowledge_entries WHERE product_id = $1 ORDER BY entry_id",
-    )
-    .bind(product_id)
-    .fetch_all(pool)
-    .await?;
-    let mut entries = Vec::new();
-    for r in rows {
-        entries.push(RetrievedEntry {
-            entry_id: r.try_get("entry_id")?,
-            product_id: Some(product_id.to_string()),
-            product_name: Some(name.clone()),
-            kind: r.try_get("kind")?,
-            answer: r.try_get("answer")?,
-            answer_en: r.try_get("answer_en")?,
+        .map(|e| RetrievedEntry {
+            entry_id: e.entry_id,
+            product_id: Some(stored.product_id.clone()),
+            product_name: Some(stored.name.clone()),
+            kind: e.kind,
+            answer: e.answer,
+            answer_en: e.answer_en,
             score: 1.0,
             reason: "product".into(),
-        });
-    }
+        })
+        .collect();
     Ok(Some(VideoProduct {
-        product_id: product_id.to_string(),
-        brand_id: row.try_get("brand_id")?,
-        name,
-        name_en: row.try_get("name_en")?,
-        pitch,
+        product_id: stored.product_id,
+        brand_id: stored.brand_id,
+        name: stored.name,
+        name_en: stored.name_en,
+        pitch: stored.pitch.into_iter().flat_map(|segment| segment.sentences).collect(),
         entries,
     }))
 }
@@ -139,7 +133,7 @@ pub fn template_sentences(p: &VideoProduct, lang: Lang) -> Vec<String> {
         }
         Lang::En => out.push(format!("Meet the {}!", p.name_en.as_deref().unwrap_or(&p.name))),
     }
-    if let Some(price) = p.entries.iter().find(|e| e.kind == "price") {
+    if let Some(price) = p.entries.iter().find(|e| e.kind == EntryKind::Price.as_str()) {
         out.push(fact_text(price, lang));
     }
     for e in p.entries.iter().filter(|e| e.kind == "selling_point").take(if lang == Lang::En { 3 } else { 1 }) {
@@ -152,9 +146,17 @@ pub fn template_sentences(p: &VideoProduct, lang: Lang) -> Vec<String> {
     out
 }
 
+/// Sentences laid out in time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    pub cues: Vec<Cue>,
+    /// From the first cue to the end of the last sentence.
+    pub duration_ms: i64,
+}
+
 /// Lay sentences out on a timeline: a shot per part (hook, body, call to
 /// order), and the fact each figure-bearing sentence states.
-pub fn timeline(p: &VideoProduct, lang: Lang, sentences: &[String]) -> (Vec<Cue>, i64) {
+pub fn timeline(p: &VideoProduct, lang: Lang, sentences: &[String]) -> Timeline {
     let mut cues = Vec::new();
     let mut at = 0;
     let mut shot = String::new();
@@ -191,12 +193,21 @@ pub fn timeline(p: &VideoProduct, lang: Lang, sentences: &[String]) -> (Vec<Cue>
         }
         at += duration_ms + 250;
     }
-    (cues, (at - 250).max(0))
+    Timeline { cues, duration_ms: (at - 250).max(0) }
+}
+
+/// A figure with its unit, as sentences and facts are matched by them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Quantity {
+    /// The value in thousandths (1.5 -> 1500), so equal figures compare equal.
+    milli: i64,
+    /// The letter (or %) right after the figure: 元 in 299元, m in 1.5mm.
+    unit: Option<char>,
 }
 
 /// The figures of `text` with the character after each (its unit), the
 /// product's names taken out first.
-fn quantities(text: &str, p: &VideoProduct) -> Vec<(i64, Option<char>)> {
+fn quantities(text: &str, p: &VideoProduct) -> Vec<Quantity> {
     let mut t = text.replace(&p.name, " ");
     if let Some(en) = &p.name_en {
         t = t.replace(en.as_str(), " ");
@@ -207,7 +218,7 @@ fn quantities(text: &str, p: &VideoProduct) -> Vec<(i64, Option<char>)> {
         let Some(at) = t[from..].find(&f.raw).map(|i| i + from) else { continue };
         from = at + f.raw.len();
         let unit = t[from..].chars().next().filter(|c| c.is_alphabetic() || *c == '%');
-        out.push(((f.value * 1000.0).round() as i64, unit));
+        out.push(Quantity { milli: (f.value * 1000.0).round() as i64, unit });
     }
     out
 }
@@ -215,7 +226,7 @@ fn quantities(text: &str, p: &VideoProduct) -> Vec<(i64, Option<char>)> {
 /// Build the script: generated when `llm` is given (falling back to the
 /// template when it fails or nothing survives grounding), else templates.
 pub async fn build(p: &VideoProduct, lang: Lang, llm: Option<&LlmClient>) -> VideoScript {
-    let mut source = "template";
+    let mut source = ScriptSource::Template;
     let mut prompt_version = None;
     let mut llm_error = None;
     let mut dropped = Vec::new();
@@ -245,19 +256,19 @@ pub async fn build(p: &VideoProduct, lang: Lang, llm: Option<&LlmClient>) -> Vid
                     llm_error = Some("no generated sentence passed the checks".into());
                 } else {
                     sentences = kept;
-                    source = "llm";
+                    source = ScriptSource::Llm;
                     prompt_version = Some(request.prompt_version.clone());
                 }
             }
             Err(e) => llm_error = Some(e),
         }
     }
-    let (cues, duration_ms) = timeline(p, lang, &sentences);
+    let Timeline { cues, duration_ms } = timeline(p, lang, &sentences);
     VideoScript {
         product_id: p.product_id.clone(),
         product_name: p.name.clone(),
         lang,
-        source: source.into(),
+        source,
         prompt_version,
         llm_error,
         dropped,
@@ -326,7 +337,7 @@ mod tests {
     fn the_template_script_is_timed_with_shots_and_the_price_fact_on_screen() {
         let p = product();
         let sentences = template_sentences(&p, Lang::Zh);
-        let (cues, duration) = timeline(&p, Lang::Zh, &sentences);
+        let Timeline { cues, duration_ms: duration } = timeline(&p, Lang::Zh, &sentences);
         assert!(matches!(&cues[0], Cue::Shot { at_ms: 0, shot } if shot == "host_closeup"));
         assert!(cues.iter().any(|c| matches!(c, Cue::Fact { entry_id: 1, .. })));
         let says: Vec<i64> =

@@ -114,13 +114,14 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<
     serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequest(format!("bad {what}: {e}")))
 }
 
+/// `limit` and `offset` of a paged list.
 #[derive(Debug, Deserialize)]
-struct Page {
+struct PageQuery {
     limit: Option<i64>,
     offset: Option<i64>,
 }
 
-impl Page {
+impl PageQuery {
     fn bounds(&self) -> Result<(i64, i64), ApiError> {
         let limit = self.limit.unwrap_or(50);
         let offset = self.offset.unwrap_or(0);
@@ -131,7 +132,8 @@ impl Page {
     }
 }
 
-fn paged<T: serde::Serialize>(items: Vec<T>, total: i64, limit: i64, offset: i64) -> HttpResponse {
+fn paged<T: serde::Serialize>(page: store::Page<T>, limit: i64, offset: i64) -> HttpResponse {
+    let store::Page { items, total } = page;
     let next = (offset + (items.len() as i64) < total).then_some(offset + items.len() as i64);
     HttpResponse::Ok()
         .json(json!({"items": items, "total": total, "limit": limit, "offset": offset, "next_offset": next}))
@@ -139,15 +141,15 @@ fn paged<T: serde::Serialize>(items: Vec<T>, total: i64, limit: i64, offset: i64
 
 // ---- brands ----
 
-async fn list_brands(req: HttpRequest, rooms: RoomsData, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
+async fn list_brands(req: HttpRequest, rooms: RoomsData, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = q.bounds()?;
     let who = principal(&req, pool(&rooms)).await?;
     let only = match &who {
         Principal::Admin => None,
         Principal::Key { brand_id, .. } => Some(brand_id.as_str()),
     };
-    let (items, total) = store::list_brands_where(pool(&rooms), only, limit, offset).await?;
-    Ok(paged(items, total, limit, offset))
+    let page = store::list_brands_where(pool(&rooms), only, limit, offset).await?;
+    Ok(paged(page, limit, offset))
 }
 
 async fn create_brand(req: HttpRequest, rooms: RoomsData, body: web::Bytes) -> Result<HttpResponse, ApiError> {
@@ -215,13 +217,13 @@ async fn list_products(
     req: HttpRequest,
     rooms: RoomsData,
     path: web::Path<String>,
-    q: web::Query<Page>,
+    q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = q.bounds()?;
     authorize(&req, pool(&rooms), &path, Access::Read).await?;
     store::get_brand(pool(&rooms), &path).await?;
-    let (items, total) = store::list_products(pool(&rooms), &path, limit, offset).await?;
-    Ok(paged(items, total, limit, offset))
+    let page = store::list_products(pool(&rooms), &path, limit, offset).await?;
+    Ok(paged(page, limit, offset))
 }
 
 /// Write one product edit and answer with the product and the new version.
@@ -305,7 +307,7 @@ async fn list_faq(
     authorize(&req, pool(&rooms), &brand, Access::Read).await?;
     let p = store::get_product(pool(&rooms), &brand, &product).await?;
     let total = p.faq.len() as i64;
-    Ok(paged(p.faq, total, total.max(1), 0))
+    Ok(paged(store::Page { items: p.faq, total }, total.max(1), 0))
 }
 
 /// FAQ ids: given, or `<product>-faq-<n>` with the first free n.
@@ -393,7 +395,7 @@ async fn list_claims(req: HttpRequest, rooms: RoomsData, path: web::Path<String>
     authorize(&req, pool(&rooms), &path, Access::Read).await?;
     let claims = store::get_brand(pool(&rooms), &path).await?.brand.forbidden_claims;
     let total = claims.len() as i64;
-    Ok(paged(claims, total, total.max(1), 0))
+    Ok(paged(store::Page { items: claims, total }, total.max(1), 0))
 }
 
 async fn create_claim(
@@ -532,13 +534,13 @@ async fn versions(
     req: HttpRequest,
     rooms: RoomsData,
     path: web::Path<String>,
-    q: web::Query<Page>,
+    q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = q.bounds()?;
     authorize(&req, pool(&rooms), &path, Access::Read).await?;
     store::get_brand(pool(&rooms), &path).await?;
-    let (items, total) = store::versions(pool(&rooms), &path, limit, offset).await?;
-    Ok(paged(items, total, limit, offset))
+    let page = store::versions(pool(&rooms), &path, limit, offset).await?;
+    Ok(paged(page, limit, offset))
 }
 
 // ---- keys ----
@@ -548,7 +550,7 @@ async fn list_keys(req: HttpRequest, rooms: RoomsData, path: web::Path<String>) 
     authorize(&req, pool, &path, Access::Write).await?;
     let keys = crate::auth::list_keys(pool, &path).await?;
     let total = keys.len() as i64;
-    Ok(paged(keys, total, total.max(1), 0))
+    Ok(paged(store::Page { items: keys, total }, total.max(1), 0))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,8 @@
 //! `liveroom bench ingest`: sustained events/s through the whole hot path
 //! (ingest -> room -> policy -> group-commit append, durable) into the log,
-//! against a raw `COPY` of the same rows into the same table, in the same run.
+//! against a raw `COPY` of the same rows into the same table, in the same run
+//! (`bench::baseline`: the one place outside the log writer that writes events,
+//! as a yardstick only).
 //!
 //! The database is the embedded cluster under --data-dir (durable: fsync and
 //! synchronous commit on) or DATABASE_URL; the benchmark works in a database
@@ -10,10 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use futures_util::StreamExt;
 use serde_json::json;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::{median, percentile, round};
 use crate::app::{Application, Settings};
@@ -215,57 +215,18 @@ async fn run_round(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE session_id = ANY($1)")
-        .bind(&sessions)
-        .fetch_one(pool)
-        .await?;
+    let mut rows = 0;
+    for session in &sessions {
+        rows += crate::eventlog::count_events(pool, *session).await?;
+    }
     for h in &handles {
         app.rooms.end(&h.room_id, "bench round over").await?;
     }
-    let copy_per_s = copy_same_rows(pool, &sessions, round_no).await?;
+    let copy_per_s = super::baseline::copy_rows_for_benchmark(pool, &sessions, round_no).await?;
     Ok(Round {
         log_events_per_s: rows as f64 / elapsed,
         ingested_per_s: ingested as f64 / elapsed,
         copy_events_per_s: copy_per_s,
         rows,
     })
-}
-
-/// COPY the rounds' rows (text format, read back from the log) into new
-/// sessions of the same table; returns rows/s of the COPY alone.
-async fn copy_same_rows(pool: &PgPool, sessions: &[Uuid], round_no: usize) -> anyhow::Result<f64> {
-    let mut conn = pool.acquire().await?;
-    let mut data: Vec<u8> = Vec::new();
-    let mut rows = 0usize;
-    for (i, old) in sessions.iter().enumerate() {
-        let new = Uuid::new_v4();
-        crate::eventlog::create_session(pool, new, &format!("bench-copy-{round_no}-{i}")).await?;
-        let sql = format!(
-            "COPY (SELECT '{new}'::uuid, seq, room_id, ts_ms, event_type, schema_version, causation_seq, payload \
-             FROM events WHERE session_id = '{old}' ORDER BY seq) TO STDOUT"
-        );
-        let mut stream = conn.copy_out_raw(&sql).await?;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            rows += chunk.iter().filter(|b| **b == b'\n').count();
-            data.extend_from_slice(&chunk);
-        }
-    }
-    let t = Instant::now();
-    let mut copy = conn
-        .copy_in_raw("COPY events (session_id, seq, room_id, ts_ms, event_type, schema_version, causation_seq, payload) FROM STDIN")
-        .await?;
-    for chunk in data.chunks(1 << 20) {
-        copy.send(chunk).await?;
-    }
-    copy.finish().await?;
-    let secs = t.elapsed().as_secs_f64();
-    for (i, _) in sessions.iter().enumerate() {
-        // the copies are data only: no room runs them
-        sqlx::query("UPDATE sessions SET ended_at = now() WHERE room_id = $1")
-            .bind(format!("bench-copy-{round_no}-{i}"))
-            .execute(pool)
-            .await?;
-    }
-    Ok(rows as f64 / secs)
 }

@@ -13,3 +13,4 @@ mod replay;
 mod restart;
 mod retrieval;
 mod triage;
+mod video;

@@ -4,13 +4,16 @@
 //! - `analyst`: reads the brand's knowledge and its version history.
 //!
 //! A key reads `lrk_<key_id>_<secret>`; only the SHA-256 of the secret is
-//! stored (the secret is 32 random bytes, so a fast hash is enough). The node's
+//! stored (`key`: the format and hashing, pure; `store`: the SQL). The node's
 //! admin token (`LIVEROOM_ADMIN_TOKEN`) creates and deletes brands.
 
-use rand::RngCore;
+pub mod key;
+pub(crate) mod store;
+
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
+
+pub use key::KeyParts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,14 +79,12 @@ pub struct NewKey {
     pub key: String,
 }
 
-fn hash(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
+/// Whether `presented` is the node's admin token (never when none is configured).
+pub fn admin_token_matches(configured: Option<&str>, presented: &str) -> bool {
+    configured.is_some_and(|t| !t.is_empty() && key::constant_time_eq(t.as_bytes(), presented.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
+/// A new key of `brand_id` with `role`.
 pub async fn create_key(
     pool: &PgPool,
     brand_id: &str,
@@ -91,33 +92,18 @@ pub async fn create_key(
     label: &str,
     created_by: &str,
 ) -> anyhow::Result<NewKey> {
-    let mut id = [0u8; 6];
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut id);
-    rand::rng().fill_bytes(&mut secret);
-    let key_id = hex(&id);
-    let secret = hex(&secret);
-    let row = sqlx::query(
-        "INSERT INTO api_keys (key_id, brand_id, role, secret_hash, label, created_by) VALUES ($1, $2, $3, $4, $5, $6) \
-         RETURNING created_at",
-    )
-    .bind(&key_id)
-    .bind(brand_id)
-    .bind(role.as_str())
-    .bind(hash(&secret))
-    .bind(label)
-    .bind(created_by)
-    .fetch_one(pool)
-    .await?;
+    let parts = KeyParts::generate();
+    let created_at =
+        store::insert_key(pool, &parts.key_id, brand_id, role, &parts.secret_hash(), label, created_by).await?;
     Ok(NewKey {
-        key: format!("lrk_{key_id}_{secret}"),
+        key: parts.full_text(),
         info: KeyInfo {
-            key_id,
+            key_id: parts.key_id,
             brand_id: brand_id.into(),
             role,
             label: label.into(),
             created_by: created_by.into(),
-            created_at: row.try_get("created_at")?,
+            created_at,
             revoked_at: None,
         },
     })
@@ -126,67 +112,23 @@ pub async fn create_key(
 /// The principal a presented key belongs to; `None` for an unknown, revoked
 /// or malformed key, or one of a deleted brand.
 pub async fn verify_key(pool: &PgPool, presented: &str) -> anyhow::Result<Option<Principal>> {
-    let Some(rest) = presented.strip_prefix("lrk_") else { return Ok(None) };
-    let Some((key_id, secret)) = rest.split_once('_') else { return Ok(None) };
-    let row = sqlx::query(
-        "SELECT k.brand_id, k.role, k.secret_hash FROM api_keys k JOIN brands b ON b.brand_id = k.brand_id \
-         WHERE k.key_id = $1 AND k.revoked_at IS NULL AND b.deleted_at IS NULL",
-    )
-    .bind(key_id)
-    .fetch_optional(pool)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let stored: Vec<u8> = row.try_get("secret_hash")?;
-    if !constant_time_eq(&stored, &hash(secret)) {
+    let Some(parts) = KeyParts::parse(presented) else { return Ok(None) };
+    let Some(stored) = store::live_key(pool, &parts.key_id).await? else { return Ok(None) };
+    if !parts.matches(&stored.secret_hash) {
         return Ok(None);
     }
-    let role: String = row.try_get("role")?;
-    let Some(role) = Role::parse(&role) else { return Ok(None) };
-    Ok(Some(Principal::Key { key_id: key_id.into(), brand_id: row.try_get("brand_id")?, role }))
+    let Some(role) = Role::parse(&stored.role) else { return Ok(None) };
+    Ok(Some(Principal::Key { key_id: parts.key_id, brand_id: stored.brand_id, role }))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-pub fn admin_token_matches(configured: Option<&str>, presented: &str) -> bool {
-    configured.is_some_and(|t| !t.is_empty() && constant_time_eq(t.as_bytes(), presented.as_bytes()))
-}
-
+/// The brand's keys, revoked ones included, oldest first.
 pub async fn list_keys(pool: &PgPool, brand_id: &str) -> anyhow::Result<Vec<KeyInfo>> {
-    let rows = sqlx::query(
-        "SELECT key_id, brand_id, role, label, created_by, created_at, revoked_at FROM api_keys WHERE brand_id = $1 \
-         ORDER BY created_at, key_id",
-    )
-    .bind(brand_id)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let role: String = r.try_get("role")?;
-            Ok(KeyInfo {
-                key_id: r.try_get("key_id")?,
-                brand_id: r.try_get("brand_id")?,
-                role: Role::parse(&role).unwrap_or(Role::Analyst),
-                label: r.try_get("label")?,
-                created_by: r.try_get("created_by")?,
-                created_at: r.try_get("created_at")?,
-                revoked_at: r.try_get("revoked_at")?,
-            })
-        })
-        .collect()
+    store::keys_of_brand(pool, brand_id).await
 }
 
 /// Revoke a key of `brand_id`; false when it has no such live key.
 pub async fn revoke_key(pool: &PgPool, brand_id: &str, key_id: &str) -> anyhow::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE api_keys SET revoked_at = now() WHERE brand_id = $1 AND key_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(brand_id)
-    .bind(key_id)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    store::revoke_key(pool, brand_id, key_id).await
 }
 
 #[cfg(test)]
