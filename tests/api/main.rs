@@ -12,4 +12,5 @@ mod llm;
 mod replay;
 mod restart;
 mod retrieval;
+mod takeover;
 mod triage;
