@@ -4,6 +4,8 @@
 //! (`writer.rs`) inserts events; nothing updates or deletes them (a trigger
 //! refuses it).
 
+mod error;
+pub mod faults;
 pub mod writer;
 
 use std::sync::Arc;
@@ -14,7 +16,8 @@ use uuid::Uuid;
 
 use crate::events::{Envelope, Event};
 
-pub use writer::{LogError, LogWriter};
+pub use faults::{FaultPlan, InjectedFault};
+pub use writer::{LogError, LogErrorKind, LogWriter};
 
 /// One event as the log stores it; `payload` is the event's JSON
 /// (`{"type": .., "data": ..}`).
@@ -44,11 +47,6 @@ impl LogRow {
         }
     }
 }
-
-pub(crate) const INSERT_ROWS_SQL: &str = "INSERT INTO events \
-    (session_id, seq, room_id, ts_ms, event_type, schema_version, causation_seq, payload) \
-    SELECT s, q, r, t, y, v, c, p::jsonb FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::int8[], \
-    $5::text[], $6::int2[], $7::int8[], $8::text[]) AS u(s, q, r, t, y, v, c, p)";
 
 /// Register a new session of `room_id`. The session's first event
 /// (`SessionStarted`) is appended by the room.

@@ -165,7 +165,9 @@ impl Rooms {
             }
         };
         let (console, _) = broadcast::channel(4096);
-        let deps = self.deps.clone();
+        let mut deps = self.deps.clone();
+        // the room's appends are written only while its lease has this epoch
+        deps.writer = deps.writer.under_lease(room_id, lease_epoch);
         let console_for_room = console.clone();
         let rid = room_id.to_string();
         let addr =

@@ -14,3 +14,4 @@ mod restart;
 mod retrieval;
 mod takeover;
 mod triage;
+mod writer_faults;
