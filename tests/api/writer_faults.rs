@@ -1,6 +1,6 @@
 //! The event log writer against a real Postgres: a bad batch fails alone,
-//! injected faults take the real failure path, and the writer rides out its
-//! database refusing connections.
+//! injected faults take the real failure path, the writer rides out its
+//! database refusing connections, and the log reads back in pages.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -209,4 +209,32 @@ async fn the_writer_fails_appends_as_unavailable_while_its_database_refuses_conn
     writer.append_and_wait(comments("outage", session, 3..=4, None)).await.expect("the writer reconnects");
     writer.append_and_wait(comments("outage", session, 5..=5, None)).await.expect("and goes on");
     assert_eq!(logged_seqs(&pool, session).await, [1, 2, 3, 4, 5]);
+}
+
+#[actix_web::test]
+async fn a_session_reads_back_in_pages_that_end_where_the_log_ends() {
+    let (_, pool) = migrated_database().await;
+    let writer = LogWriter::spawn(pool.clone());
+    let session = new_session(&pool, "pages").await;
+    writer.append_and_wait(comments("pages", session, 1..=7, None)).await.unwrap();
+
+    let mut after = 0;
+    let mut pages: Vec<Vec<i64>> = Vec::new();
+    loop {
+        let page = eventlog::read_session_page(&pool, session, after, 3).await.unwrap();
+        pages.push(page.events.iter().map(|e| e.seq).collect());
+        match page.next_after_seq {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(pages, [vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
+    let exact = eventlog::read_session_page(&pool, session, 4, 3).await.unwrap();
+    assert_eq!(exact.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 6, 7]);
+    assert_eq!(exact.next_after_seq, None, "a page that reaches the end says so, though it is full");
+    let page = eventlog::read_session_page(&pool, session, 0, 7).await.unwrap();
+    assert_eq!(page.events, eventlog::read_session(&pool, session, 0).await.unwrap());
+    assert!(eventlog::read_session_page(&pool, session, 0, 0).await.is_err(), "an empty page is refused");
+    let past_the_end = eventlog::read_session_page(&pool, session, 7, 3).await.unwrap();
+    assert!(past_the_end.events.is_empty() && past_the_end.next_after_seq.is_none());
 }
