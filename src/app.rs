@@ -34,6 +34,8 @@ pub struct Settings {
     pub llm: Option<crate::llm::LlmConfig>,
     /// Which comment triage the rooms use.
     pub triage: TriageMode,
+    /// Room lease TTL and renewal interval (15 s / 5 s).
+    pub leases: crate::room::lease::LeaseTimings,
 }
 
 /// `Auto`: the ONNX intent model when its files are under the models
@@ -91,6 +93,7 @@ impl Default for Settings {
             llm: None,
             // the model is opt-in until it keeps up with the ingest floor (see README)
             triage: TriageMode::Rules,
+            leases: crate::room::lease::LeaseTimings::default(),
         }
     }
 }
@@ -132,7 +135,7 @@ impl Application {
         };
         // warm jieba's dictionary now, not on the first comment
         let _ = crate::knowledge::text::jieba();
-        let rooms = Rooms::new(deps, settings.node_id.clone(), actix_rt::Arbiter::current());
+        let rooms = Rooms::new(deps, settings.node_id.clone(), settings.leases, actix_rt::Arbiter::current());
         let resumed = rooms.resume_open_sessions().await?;
         if !resumed.is_empty() {
             tracing::info!(rooms = ?resumed, "resumed rooms with open sessions");

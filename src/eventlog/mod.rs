@@ -4,6 +4,8 @@
 //! (`writer.rs`) inserts events; nothing updates or deletes them (a trigger
 //! refuses it).
 
+mod error;
+pub mod faults;
 pub mod writer;
 
 use std::sync::Arc;
@@ -14,7 +16,8 @@ use uuid::Uuid;
 
 use crate::events::{Envelope, Event};
 
-pub use writer::{LogError, LogWriter};
+pub use faults::{FaultPlan, InjectedFault};
+pub use writer::{LogError, LogErrorKind, LogWriter};
 
 /// One event as the log stores it; `payload` is the event's JSON
 /// (`{"type": .., "data": ..}`).
@@ -44,11 +47,6 @@ impl LogRow {
         }
     }
 }
-
-pub(crate) const INSERT_ROWS_SQL: &str = "INSERT INTO events \
-    (session_id, seq, room_id, ts_ms, event_type, schema_version, causation_seq, payload) \
-    SELECT s, q, r, t, y, v, c, p::jsonb FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::int8[], \
-    $5::text[], $6::int2[], $7::int8[], $8::text[]) AS u(s, q, r, t, y, v, c, p)";
 
 /// Register a new session of `room_id`. The session's first event
 /// (`SessionStarted`) is appended by the room.
@@ -147,7 +145,9 @@ pub async fn resolve_session(pool: &PgPool, given: &str) -> anyhow::Result<Uuid>
     by_room.with_context(|| format!("no session or room named {given:?}"))
 }
 
-/// Read a session's events in order, from `after_seq` (exclusive).
+/// Read a session's events in order, from `after_seq` (exclusive), all of
+/// them (replay and resume need the whole session; pages are for readers
+/// that show it: [`read_session_page`]).
 pub async fn read_session(pool: &PgPool, session_id: Uuid, after_seq: i64) -> anyhow::Result<Vec<Envelope>> {
     let rows = sqlx::query(
         "SELECT room_id, seq, ts_ms, schema_version, causation_seq, payload::text AS payload \
@@ -158,24 +158,65 @@ pub async fn read_session(pool: &PgPool, session_id: Uuid, after_seq: i64) -> an
     .fetch_all(pool)
     .await
     .context("cannot read the event log")?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let seq: i64 = row.try_get("seq")?;
-        let payload: String = row.try_get("payload")?;
-        let version: i16 = row.try_get("schema_version")?;
-        let event = Event::from_stored(version, &payload)
-            .with_context(|| format!("event {seq} of session {session_id} does not parse"))?;
-        out.push(Envelope {
-            room_id: row.try_get("room_id")?,
-            session_id,
-            seq,
-            ts: row.try_get("ts_ms")?,
-            version,
-            causation: row.try_get("causation_seq")?,
-            event,
-        });
-    }
-    Ok(out)
+    rows.iter().map(|row| envelope_from_row(row, session_id)).collect()
+}
+
+/// The most events one page may hold.
+pub const MAX_PAGE_EVENTS: usize = 10_000;
+
+/// One page of a session's events.
+#[derive(Debug, Clone)]
+pub struct SessionPage {
+    /// At most `limit` events after `after_seq`, in seq order.
+    pub events: Vec<Envelope>,
+    /// The `after_seq` of the next page; `None` when this page reached the
+    /// end of the log as it is now.
+    pub next_after_seq: Option<i64>,
+}
+
+/// Read the events of a session after `after_seq` (exclusive), at most
+/// `limit` (1 to [`MAX_PAGE_EVENTS`]) of them: for consoles catching up and
+/// the API, so no reader holds a whole session at once.
+pub async fn read_session_page(
+    pool: &PgPool,
+    session_id: Uuid,
+    after_seq: i64,
+    limit: usize,
+) -> anyhow::Result<SessionPage> {
+    anyhow::ensure!((1..=MAX_PAGE_EVENTS).contains(&limit), "a page holds 1 to {MAX_PAGE_EVENTS} events, not {limit}");
+    // one row more than asked tells whether another page follows
+    let rows = sqlx::query(
+        "SELECT room_id, seq, ts_ms, schema_version, causation_seq, payload::text AS payload \
+         FROM events WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(session_id)
+    .bind(after_seq)
+    .bind(limit as i64 + 1)
+    .fetch_all(pool)
+    .await
+    .context("cannot read the event log")?;
+    let more = rows.len() > limit;
+    let events =
+        rows.iter().take(limit).map(|row| envelope_from_row(row, session_id)).collect::<anyhow::Result<Vec<_>>>()?;
+    let next_after_seq = if more { events.last().map(|e| e.seq) } else { None };
+    Ok(SessionPage { events, next_after_seq })
+}
+
+fn envelope_from_row(row: &sqlx::postgres::PgRow, session_id: Uuid) -> anyhow::Result<Envelope> {
+    let seq: i64 = row.try_get("seq")?;
+    let payload: String = row.try_get("payload")?;
+    let version: i16 = row.try_get("schema_version")?;
+    let event = Event::from_stored(version, &payload)
+        .with_context(|| format!("event {seq} of session {session_id} does not parse"))?;
+    Ok(Envelope {
+        room_id: row.try_get("room_id")?,
+        session_id,
+        seq,
+        ts: row.try_get("ts_ms")?,
+        version,
+        causation: row.try_get("causation_seq")?,
+        event,
+    })
 }
 
 /// How many events a session has in the log.

@@ -2,6 +2,7 @@
 //! effect shell around it (`actor`), plus the process's registry of rooms.
 
 pub mod actor;
+pub mod lease;
 mod llm_shell;
 pub mod policy;
 pub mod queue;

@@ -3,16 +3,14 @@
 //! session. Several nodes can share one database: a room is run by the node
 //! that holds its lease.
 
+use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use actix::prelude::*;
-use anyhow::Context as _;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::actor::{BeginSession, ConsoleLine, EndSession, Room, RoomDeps, RoomError};
+use super::lease::{self, Acquired, LeaseTimings};
 use super::state::{PolicyConfig, RoomState};
 use crate::eventlog;
 use crate::events::{Event, Experiment};
@@ -34,19 +32,22 @@ pub struct RoomHandle {
     pub session_id: Uuid,
     pub addr: Addr<Room>,
     pub console: broadcast::Sender<ConsoleLine>,
+    /// The epoch of the lease this room runs under (its appends are fenced by it).
+    pub lease_epoch: i64,
 }
 
 pub const DISCLOSURE: &str = "本直播间主播为AI数字人 · The host of this live room is an AI digital human";
 
-/// A lease lasts this long unless renewed.
-const LEASE_TTL: Duration = Duration::from_secs(15);
-const LEASE_RENEW_EVERY: Duration = Duration::from_secs(5);
-
 pub struct Rooms {
     deps: RoomDeps,
     node_id: String,
+    leases: LeaseTimings,
     arbiter: ArbiterHandle,
     rooms: Mutex<HashMap<String, RoomHandle>>,
+    /// Held while a room opens: two opens of one room at once (an API call
+    /// and the takeover loop) would each take the lease, and the second epoch
+    /// would fence the first room.
+    opening: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +64,19 @@ pub enum OpenError {
 
 impl Rooms {
     /// Rooms run on `arbiter`; `node_id` names this process in leases.
-    pub fn new(deps: RoomDeps, node_id: String, arbiter: ArbiterHandle) -> Arc<Rooms> {
-        let rooms = Arc::new(Rooms { deps, node_id, arbiter, rooms: Mutex::new(HashMap::new()) });
+    pub fn new(deps: RoomDeps, node_id: String, leases: LeaseTimings, arbiter: ArbiterHandle) -> Arc<Rooms> {
+        let rooms = Arc::new(Rooms {
+            deps,
+            node_id,
+            leases,
+            arbiter,
+            rooms: Mutex::new(HashMap::new()),
+            opening: tokio::sync::Mutex::new(()),
+        });
         let weak = Arc::downgrade(&rooms);
         rooms.arbiter.spawn(async move {
             loop {
-                tokio::time::sleep(LEASE_RENEW_EVERY).await;
+                tokio::time::sleep(leases.renew_every).await;
                 let Some(rooms) = weak.upgrade() else { return };
                 rooms.renew_leases().await;
                 // rooms whose owner stopped renewing move here by replaying their log
@@ -115,7 +123,11 @@ impl Rooms {
         if let Some(h) = self.get(room_id) {
             return Ok(h);
         }
-        self.acquire_lease(room_id).await?;
+        let _opening = self.opening.lock().await;
+        if let Some(h) = self.get(room_id) {
+            return Ok(h);
+        }
+        let lease_epoch = self.acquire_lease(room_id).await?;
         let pool = &self.deps.pool;
         let mut resumed = None;
         if let Some(session_id) = eventlog::open_session(pool, room_id).await? {
@@ -153,7 +165,9 @@ impl Rooms {
             }
         };
         let (console, _) = broadcast::channel(4096);
-        let deps = self.deps.clone();
+        let mut deps = self.deps.clone();
+        // the room's appends are written only while its lease has this epoch
+        deps.writer = deps.writer.under_lease(room_id, lease_epoch);
         let console_for_room = console.clone();
         let rid = room_id.to_string();
         let addr =
@@ -161,7 +175,7 @@ impl Rooms {
         if let Some(started) = begin {
             addr.do_send(BeginSession { started });
         }
-        let handle = RoomHandle { room_id: room_id.to_string(), session_id, addr, console };
+        let handle = RoomHandle { room_id: room_id.to_string(), session_id, addr, console, lease_epoch };
         // unwrap: the lock is never held across a panic
         self.rooms.lock().unwrap().insert(room_id.to_string(), handle.clone());
         Ok(handle)
@@ -192,7 +206,7 @@ impl Rooms {
             handle.addr.send(EndSession { reason: reason.to_string() }).await.map_err(|_| RoomError::Stopped)??;
         // unwrap: the lock is never held across a panic
         self.rooms.lock().unwrap().remove(room_id);
-        self.release_lease(room_id).await;
+        self.release_lease(room_id, handle.lease_epoch).await;
         Ok(digest)
     }
 
@@ -206,51 +220,28 @@ impl Rooms {
         out
     }
 
-    async fn acquire_lease(&self, room_id: &str) -> Result<(), OpenError> {
-        let owner: String = sqlx::query_scalar(
-            "INSERT INTO room_leases (room_id, owner, expires_at) VALUES ($1, $2, now() + $3 * interval '1 second') \
-             ON CONFLICT (room_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
-             WHERE room_leases.owner = EXCLUDED.owner OR room_leases.expires_at < now() \
-             RETURNING owner",
-        )
-        .bind(room_id)
-        .bind(&self.node_id)
-        .bind(LEASE_TTL.as_secs_f64())
-        .fetch_optional(&self.deps.pool)
-        .await
-        .context("cannot take the room lease")?
-        .unwrap_or_default();
-        if owner == self.node_id {
-            return Ok(());
+    /// Take the room's lease; answers the epoch the room will run under.
+    async fn acquire_lease(&self, room_id: &str) -> Result<i64, OpenError> {
+        match lease::acquire(&self.deps.pool, room_id, &self.node_id, self.leases.ttl).await? {
+            Acquired::Held { epoch } => Ok(epoch),
+            Acquired::HeldElsewhere { owner } => Err(OpenError::LeasedElsewhere(room_id.to_string(), owner)),
         }
-        let holder: String = sqlx::query_scalar("SELECT owner FROM room_leases WHERE room_id = $1")
-            .bind(room_id)
-            .fetch_one(&self.deps.pool)
-            .await
-            .context("cannot read the room lease")?;
-        Err(OpenError::LeasedElsewhere(room_id.to_string(), holder))
     }
 
     async fn renew_leases(&self) {
-        let rooms: Vec<String> = self.list().into_iter().map(|h| h.room_id).collect();
-        if rooms.is_empty() {
+        let held: Vec<(String, i64)> = self.list().into_iter().map(|h| (h.room_id, h.lease_epoch)).collect();
+        if held.is_empty() {
             return;
         }
-        let renewed: Result<Vec<String>, _> = sqlx::query_scalar(
-            "UPDATE room_leases SET expires_at = now() + $3 * interval '1 second' \
-             WHERE room_id = ANY($1) AND owner = $2 RETURNING room_id",
-        )
-        .bind(&rooms)
-        .bind(&self.node_id)
-        .bind(LEASE_TTL.as_secs_f64())
-        .fetch_all(&self.deps.pool)
-        .await;
-        match renewed {
+        match lease::renew(&self.deps.pool, &held, self.leases.ttl).await {
             Ok(renewed) => {
-                for lost in rooms.iter().filter(|r| !renewed.contains(r)) {
-                    tracing::error!(room = lost, "lease lost to another node: stopping the room here");
+                for (lost, epoch) in held.iter().filter(|(r, _)| !renewed.contains(r)) {
+                    tracing::error!(room = lost, epoch, "lease lost to another node: stopping the room here");
                     // unwrap: the lock is never held across a panic
-                    if let Some(h) = self.rooms.lock().unwrap().remove(lost) {
+                    let mut rooms = self.rooms.lock().unwrap();
+                    if rooms.get(lost).is_some_and(|h| h.lease_epoch == *epoch)
+                        && let Some(h) = rooms.remove(lost)
+                    {
                         h.addr.do_send(super::actor::StopRoom);
                     }
                 }
@@ -259,11 +250,9 @@ impl Rooms {
         }
     }
 
-    async fn release_lease(&self, room_id: &str) {
-        let _ = sqlx::query("DELETE FROM room_leases WHERE room_id = $1 AND owner = $2")
-            .bind(room_id)
-            .bind(&self.node_id)
-            .execute(&self.deps.pool)
-            .await;
+    async fn release_lease(&self, room_id: &str, epoch: i64) {
+        if let Err(e) = lease::release(&self.deps.pool, room_id, epoch).await {
+            tracing::warn!(room = room_id, error = %e, "cannot release the room lease; it expires by itself");
+        }
     }
 }

@@ -68,6 +68,9 @@ pub struct TestApp {
     pub pool: PgPool,
     pub clock: Arc<VirtualClock>,
     pub http: reqwest::Client,
+    /// The app's rooms and log writer, for tests that reach past the API.
+    pub rooms: Arc<liveroom::room::Rooms>,
+    pub writer: liveroom::eventlog::LogWriter,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -112,6 +115,7 @@ pub async fn spawn_app_configured(db_url: &str, import: bool, configure: impl Fn
         liveroom::knowledge::import_catalog(&pool, &test_catalog(), "test").await.expect("import");
     }
     let port = app.port;
+    let (rooms, writer) = (app.rooms.clone(), app.writer.clone());
     let handle = app.server_handle();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
@@ -120,6 +124,8 @@ pub async fn spawn_app_configured(db_url: &str, import: bool, configure: impl Fn
         pool,
         clock: virtual_clock,
         http: reqwest::Client::new(),
+        rooms,
+        writer,
         handle,
     }
 }

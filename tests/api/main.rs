@@ -12,5 +12,7 @@ mod llm;
 mod replay;
 mod restart;
 mod retrieval;
+mod takeover;
 mod triage;
 mod video;
+mod writer_faults;
