@@ -27,7 +27,9 @@
 
 pub mod backoff;
 pub mod bilibili;
+pub mod bilibili_open;
 pub mod dedup;
+pub mod douyin;
 pub mod runner;
 pub mod wire;
 

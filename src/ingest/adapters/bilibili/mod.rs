@@ -177,6 +177,15 @@ impl Protocol for BilibiliWeb {
 
 /// One websocket frame as a step: the runner's half of the decoder.
 pub fn decode_frame(bytes: &[u8], state: &mut CommandState) -> Step {
+    decode_packets(bytes, |body| commands::decode_command(body, state))
+}
+
+/// A frame's packets as a step, with `command` interpreting business
+/// messages (the web and the open platform share the packet layer).
+pub fn decode_packets(
+    bytes: &[u8],
+    mut command: impl FnMut(&[u8]) -> Result<Command, crate::ingest::adapters::DecodeError>,
+) -> Step {
     let frame = packet::decode_frame(bytes);
     let mut step = Step { errors: frame.errors.iter().map(|e| e.to_string()).collect(), ..Step::default() };
     for packet in frame.packets {
@@ -190,7 +199,7 @@ pub fn decode_frame(bytes: &[u8], state: &mut CommandState) -> Step {
                     other => step.close = Some(format!("auth refused (code {other:?})")),
                 }
             }
-            Packet::Message { body } => match commands::decode_command(&body, state) {
+            Packet::Message { body } => match command(&body) {
                 Ok(Command::Events(events)) => step.events.extend(events),
                 Ok(Command::Ignored(what)) => step.ignored.push(what),
                 Err(e) => step.errors.push(e.to_string()),
