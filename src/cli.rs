@@ -91,6 +91,11 @@ pub enum Command {
         #[command(subcommand)]
         which: EvalCommand,
     },
+    /// Feed a node's room from a live platform: a standalone adapter posting to the node's ingest.
+    Connect {
+        #[command(subcommand)]
+        platform: crate::ingest::adapters::feeder::ConnectCommand,
+    },
     /// A brand's API keys: create (prints the key once), list, revoke.
     Keys {
         #[command(subcommand)]
@@ -180,6 +185,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { which, db } => keys(which, &db).await,
+        Command::Connect { platform } => crate::ingest::adapters::feeder::run_connect(platform).await,
         Command::Bench { which: BenchCommand::Retrieval(args) } => {
             crate::bench::retrieval::run(args).await?;
             Ok(ExitCode::SUCCESS)

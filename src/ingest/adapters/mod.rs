@@ -26,10 +26,13 @@
 //! fake platform servers for tests and the bench).
 
 pub mod backoff;
+pub mod barragegrab;
 pub mod bilibili;
 pub mod bilibili_open;
 pub mod dedup;
 pub mod douyin;
+pub mod feeder;
+pub mod generic;
 pub mod runner;
 pub mod wire;
 

@@ -281,7 +281,9 @@ async fn connect_once(
     };
     drop(out_tx);
     // let the writer close the socket, briefly
+    let abort = writer.abort_handle();
     if tokio::time::timeout(Duration::from_millis(500), writer).await.is_err() {
+        abort.abort();
         tracing::debug!(adapter = name, "the websocket writer did not stop in time");
     }
     outcome
