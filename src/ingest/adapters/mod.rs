@@ -31,6 +31,7 @@ pub mod bilibili;
 pub mod bilibili_open;
 pub mod dedup;
 pub mod douyin;
+pub mod fake;
 pub mod feeder;
 pub mod generic;
 pub mod runner;

@@ -126,11 +126,13 @@ impl BilibiliWeb {
             format!("wss://{DEFAULT_HOST}:443/sub")
         } else {
             let host = &hosts[self.attempt % hosts.len()];
-            format!(
-                "wss://{}:{}/sub",
-                host["host"].as_str().unwrap_or(DEFAULT_HOST),
-                host["wss_port"].as_u64().unwrap_or(443)
-            )
+            let name = host["host"].as_str().unwrap_or(DEFAULT_HOST);
+            // an API on plain http (a local server) hands out plain ws hosts
+            if api.starts_with("http://") {
+                format!("ws://{name}:{}/sub", host["ws_port"].as_u64().unwrap_or(2244))
+            } else {
+                format!("wss://{name}:{}/sub", host["wss_port"].as_u64().unwrap_or(443))
+            }
         };
         Ok((url, token))
     }
