@@ -149,6 +149,8 @@ pub enum BenchCommand {
     Flood(crate::bench::flood::FloodBenchArgs),
     /// Distinct comments/s and p99 through a node's triage service (model, cache, near-duplicates).
     Triage(crate::bench::triage::TriageBenchArgs),
+    /// Platform adapters: frames decoded per second per protocol, and comment -> logged p99 through a fake server.
+    Adapters(crate::bench::adapters::AdaptersBenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -186,6 +188,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Keys { which, db } => keys(which, &db).await,
         Command::Connect { platform } => crate::ingest::adapters::feeder::run_connect(platform).await,
+        Command::Bench { which: BenchCommand::Adapters(args) } => {
+            crate::bench::adapters::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { which: BenchCommand::Retrieval(args) } => {
             crate::bench::retrieval::run(args).await?;
             Ok(ExitCode::SUCCESS)

@@ -63,6 +63,8 @@ pub struct FakeServer {
     /// Every message clients sent, with its connection's number (from 1).
     pub received: Arc<Mutex<Vec<(u32, Message)>>>,
     pub connections: Arc<AtomicU32>,
+    /// When each `Send` of a script went out: (connection, index in its script, time).
+    pub sent: Arc<Mutex<Vec<(u32, usize, std::time::Instant)>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -78,7 +80,8 @@ impl FakeServer {
         let url = format!("ws://{}/sub", listener.local_addr()?);
         let received = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicU32::new(0));
-        let (received_in, connections_in) = (received.clone(), connections.clone());
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let (received_in, connections_in, sent_in) = (received.clone(), connections.clone(), sent.clone());
         let task = tokio::spawn(async move {
             let scripts = Arc::new(scripts);
             while let Ok((tcp, _)) = listener.accept().await {
@@ -89,15 +92,15 @@ impl FakeServer {
                     None if repeat_last => scripts.last().cloned().unwrap_or_default(),
                     None => Vec::new(),
                 };
-                let (received, options) = (received_in.clone(), options.clone());
+                let (received, options, sent) = (received_in.clone(), options.clone(), sent_in.clone());
                 tokio::spawn(async move {
                     if let Ok(socket) = tokio_tungstenite::accept_async(tcp).await {
-                        serve_connection(socket, number, script, options, received).await;
+                        serve_connection(socket, number, script, options, received, sent).await;
                     }
                 });
             }
         });
-        Ok(FakeServer { url, received, connections, task })
+        Ok(FakeServer { url, received, connections, sent, task })
     }
 
     pub fn received(&self) -> Vec<(u32, Message)> {
@@ -121,6 +124,7 @@ async fn serve_connection(
     script: Vec<Action>,
     options: FakeOptions,
     received: Arc<Mutex<Vec<(u32, Message)>>>,
+    sent: Arc<Mutex<Vec<(u32, usize, std::time::Instant)>>>,
 ) {
     let (sink, mut stream) = socket.split();
     let sink = Arc::new(tokio::sync::Mutex::new(sink));
@@ -152,9 +156,15 @@ async fn serve_connection(
     if wait_for_auth {
         let _ = tokio::time::timeout(Duration::from_secs(5), auth_rx).await;
     }
-    for action in script {
+    for (index, action) in script.into_iter().enumerate() {
         let result = match action {
-            Action::Send(message) => sink.lock().await.send(message).await,
+            Action::Send(message) => {
+                let result = sink.lock().await.send(message).await;
+                if let Ok(mut sent) = sent.lock() {
+                    sent.push((number, index, std::time::Instant::now()));
+                }
+                result
+            }
             Action::Garbage => sink.lock().await.send(Message::binary(b"\x00\x01garbage\xff\xfe".to_vec())).await,
             Action::Pause(d) => {
                 tokio::time::sleep(d).await;

@@ -207,7 +207,7 @@ async fn post_until_acknowledged(
     drain_timeout: Duration,
 ) -> anyhow::Result<()> {
     let mut backoff = options.backoff.clone();
-    let mut rng = rand::rng();
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::from_os_rng();
     let mut failing_since: Option<std::time::Instant> = None;
     while !batch.is_empty() {
         stats.requests += 1;

@@ -37,6 +37,9 @@ pub mod generic;
 pub mod runner;
 pub mod wire;
 
+#[cfg(test)]
+mod proptests;
+
 use serde::Serialize;
 
 /// The platforms an adapter speaks for. A viewer's identity is scoped by
