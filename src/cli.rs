@@ -91,6 +91,11 @@ pub enum Command {
         #[command(subcommand)]
         which: EvalCommand,
     },
+    /// Feed a node's room from a live platform: a standalone adapter posting to the node's ingest.
+    Connect {
+        #[command(subcommand)]
+        platform: crate::ingest::adapters::feeder::ConnectCommand,
+    },
     /// A brand's API keys: create (prints the key once), list, revoke.
     Keys {
         #[command(subcommand)]
@@ -144,6 +149,8 @@ pub enum BenchCommand {
     Flood(crate::bench::flood::FloodBenchArgs),
     /// Distinct comments/s and p99 through a node's triage service (model, cache, near-duplicates).
     Triage(crate::bench::triage::TriageBenchArgs),
+    /// Platform adapters: frames decoded per second per protocol, and comment -> logged p99 through a fake server.
+    Adapters(crate::bench::adapters::AdaptersBenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -180,6 +187,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { which, db } => keys(which, &db).await,
+        Command::Connect { platform } => crate::ingest::adapters::feeder::run_connect(platform).await,
+        Command::Bench { which: BenchCommand::Adapters(args) } => {
+            crate::bench::adapters::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { which: BenchCommand::Retrieval(args) } => {
             crate::bench::retrieval::run(args).await?;
             Ok(ExitCode::SUCCESS)

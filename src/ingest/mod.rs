@@ -3,6 +3,7 @@
 //! A batch with one bad event is refused whole with a stable error code and
 //! the index of the event; nothing of it is logged.
 
+pub mod adapters;
 pub mod simulator;
 
 use serde::Deserialize;
