@@ -25,21 +25,24 @@ impl Exposure {
 /// §3.4 inputs: which variants each stream's exposures carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesignCheck {
-    /// Per stream: the variant of its exposures, `NONE` if it has none,
-    /// `MIXED` if they carry more than one.
-    pub stream_variant: Vec<u32>,
+    /// Per stream: the distinct variants of its exposures.
+    pub stream_variants: Vec<Vec<u32>>,
     /// §3.4: ≥ 2 streams with exposures, every one pure, ≥ 2 variants overall.
     pub session_randomised: bool,
 }
 
-/// A stream whose exposures carry more than one variant.
-pub const MIXED: u32 = u32::MAX - 1;
+impl DesignCheck {
+    /// Streams whose exposures carry `variant`.
+    pub fn streams_with(&self, variant: u32) -> u64 {
+        self.stream_variants.iter().filter(|v| v.contains(&variant)).count() as u64
+    }
+}
 
 /// §3.1-§3.2 over the ordered, observed events: every join with a variant is
 /// an exposure; the first one (by §2.3) gives the viewer's record.
 pub fn exposures(events: &[Event], viewer_count: usize, session_count: usize) -> (Vec<Option<Exposure>>, DesignCheck) {
     let mut by_viewer: Vec<Option<Exposure>> = vec![None; viewer_count];
-    let mut stream_variant = vec![NONE; session_count];
+    let mut stream_variants: Vec<Vec<u32>> = vec![Vec::new(); session_count];
     let mut variants_seen: Vec<u32> = Vec::new();
     for (index, event) in events.iter().enumerate() {
         if event.kind != Kind::Join || event.variant == NONE {
@@ -57,18 +60,16 @@ pub fn exposures(events: &[Event], viewer_count: usize, session_count: usize) ->
                 })
             }
         }
-        let stream = &mut stream_variant[event.session as usize];
-        *stream = match *stream {
-            NONE => event.variant,
-            same if same == event.variant => same,
-            _ => MIXED,
-        };
+        let stream = &mut stream_variants[event.session as usize];
+        if !stream.contains(&event.variant) {
+            stream.push(event.variant);
+        }
         if !variants_seen.contains(&event.variant) {
             variants_seen.push(event.variant);
         }
     }
-    let streams_with_exposures = stream_variant.iter().filter(|v| **v != NONE).count();
-    let all_pure = stream_variant.iter().all(|v| *v != MIXED);
+    let streams_with_exposures = stream_variants.iter().filter(|v| !v.is_empty()).count();
+    let all_pure = stream_variants.iter().all(|v| v.len() <= 1);
     let session_randomised = streams_with_exposures >= 2 && all_pure && variants_seen.len() >= 2;
-    (by_viewer, DesignCheck { stream_variant, session_randomised })
+    (by_viewer, DesignCheck { stream_variants, session_randomised })
 }

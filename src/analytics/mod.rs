@@ -101,7 +101,7 @@ pub struct Diagnostics {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Design {
     pub session_randomised: bool,
-    /// Streams whose exposures carry each variant (in `Analysis::variants` order).
+    /// Streams whose exposures include each variant (in `Analysis::variants` order).
     pub sessions_per_variant: Vec<u64>,
     /// Per treatment: mature retention, conversion, GMV per viewer over
     /// streams (`None`: fewer than 2 streams in an arm).
@@ -203,8 +203,7 @@ pub fn analyze(log: ParsedLog, params: &Params) -> Result<Analysis, AnalysisErro
 
     // §8.1 SRM on viewers, or on streams under a session-randomised design
     let viewer_counts: Vec<u64> = grouped.iter().map(|g| g.len() as u64).collect();
-    let sessions_per_variant: Vec<u64> =
-        variant_ids.iter().map(|&v| design_check.stream_variant.iter().filter(|&&s| s == v).count() as u64).collect();
+    let sessions_per_variant: Vec<u64> = variant_ids.iter().map(|&v| design_check.streams_with(v)).collect();
     let viewer_srm = compare::srm::srm(&viewer_counts, params.weights.as_deref());
     let (srm, viewer_counts_informational) = if design_check.session_randomised {
         (compare::srm::srm(&sessions_per_variant, params.weights.as_deref()), Some(viewer_srm))
@@ -329,3 +328,7 @@ pub fn analyze_reader(
 mod edge_case_tests;
 #[cfg(test)]
 mod output_tests;
+#[cfg(test)]
+mod reference_tests;
+#[cfg(test)]
+mod simulation_tests;

@@ -196,34 +196,38 @@ pub fn parsed_log(config: &SimConfig) -> ParsedLog {
     log
 }
 
+/// One event as a §1 line.
+pub fn write_event(config: &SimConfig, e: &SimEvent, out: &mut impl Write) -> std::io::Result<()> {
+    let kind = e.kind.name();
+    match (e.kind, e.arm) {
+        (Kind::StreamEnd, _) => writeln!(out, r#"{{"ts":{},"session_id":"s{}","kind":"{kind}"}}"#, e.ts, e.session),
+        (Kind::Join, Some(arm)) => writeln!(
+            out,
+            r#"{{"ts":{},"session_id":"s{}","viewer_id":"v{}","kind":"join","variant":"{}"}}"#,
+            e.ts, e.session, e.viewer, config.arms[arm].name
+        ),
+        (Kind::Purchase, _) => writeln!(
+            out,
+            r#"{{"ts":{},"session_id":"s{}","viewer_id":"v{}","kind":"purchase","amount":{}}}"#,
+            e.ts, e.session, e.viewer, e.amount
+        ),
+        _ => writeln!(
+            out,
+            r#"{{"ts":{},"session_id":"s{}","viewer_id":"v{}","kind":"{kind}"}}"#,
+            e.ts, e.session, e.viewer
+        ),
+    }
+}
+
 /// The log as §1 JSON Lines; returns the number of lines.
 pub fn write_jsonl(config: &SimConfig, out: &mut impl Write) -> std::io::Result<u64> {
     let mut lines = 0u64;
     let mut result = Ok(());
     generate(config, |e| {
-        if result.is_err() {
-            return;
+        if result.is_ok() {
+            lines += 1;
+            result = write_event(config, &e, out);
         }
-        lines += 1;
-        let kind = e.kind.name();
-        result = match (e.kind, e.arm) {
-            (Kind::StreamEnd, _) => writeln!(out, r#"{{"ts":{},"session_id":"s{}","kind":"{kind}"}}"#, e.ts, e.session),
-            (Kind::Join, Some(arm)) => writeln!(
-                out,
-                r#"{{"ts":{},"session_id":"s{}","viewer_id":"v{}","kind":"join","variant":"{}"}}"#,
-                e.ts, e.session, e.viewer, config.arms[arm].name
-            ),
-            (Kind::Purchase, _) => writeln!(
-                out,
-                r#"{{"ts":{},"session_id":"s{}","viewer_id":"v{}","kind":"purchase","amount":{}}}"#,
-                e.ts, e.session, e.viewer, e.amount
-            ),
-            _ => writeln!(
-                out,
-                r#"{{"ts":{},"session_id":"s{}","viewer_id":"v{}","kind":"{kind}"}}"#,
-                e.ts, e.session, e.viewer
-            ),
-        };
     });
     result.map(|_| lines)
 }

@@ -1,6 +1,7 @@
 //! Benchmarks shipped with the binary. Each prints its figures and ends its
 //! output with one line of JSON holding the headline numbers.
 
+pub mod analyze;
 pub mod flood;
 pub mod ingest;
 pub mod replies;

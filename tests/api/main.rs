@@ -1,6 +1,7 @@
 //! Integration tests: real Postgres, real HTTP and websockets, the real
 //! binary for crash and replay tests. Test names are sentences.
 
+mod analytics;
 mod console;
 mod demo;
 mod flood;

@@ -28,6 +28,9 @@ fn finite(value: f64) -> Option<f64> {
 /// 2023) around `diff` with fixed-horizon `se` after `n` units: the
 /// half-width and the sequential p-value.
 pub fn confidence_sequence(diff: f64, se: f64, n: f64, settings: &Settings) -> (Option<[f64; 2]>, Option<f64>) {
+    if !(se > 0.0 && se.is_finite()) {
+        return (None, None);
+    }
     let alpha = settings.alpha;
     let rho_sq = (-2.0 * alpha.ln() + (-2.0 * alpha.ln() + 1.0).ln()) / settings.seq_tuning;
     let n_rho_sq_1 = n * rho_sq + 1.0;
@@ -58,7 +61,7 @@ pub fn proportions(a: Proportion, b: Proportion, settings: &Settings) -> TestRes
         rel_lift_ci: interval(lift, settings.z * lift_se),
         seq_diff_ci: Some(seq_ci),
         seq_p_value: Some(seq_p),
-        chance_to_win: Some(finite(norm_cdf(lift / lift_se))),
+        chance_to_win: Some((lift_se > 0.0).then(|| norm_cdf(lift / lift_se)).and_then(finite)),
         extra: Vec::new(),
     };
     result.extra.push(("chi2_p_value", finite(pearson_2x2_p(a, b)).into()));
