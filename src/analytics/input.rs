@@ -119,7 +119,7 @@ impl Interner {
     }
 }
 
-/// A small fast hasher for interning (FxHash's mixing).
+/// A small fast hasher for interning and pair keys (FxHash's mixing, then an avalanche).
 #[derive(Default)]
 pub struct FxHasher {
     hash: u64,
@@ -144,7 +144,14 @@ impl Hasher for FxHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.hash
+        // a final avalanche (murmur3's fmix64): the multiply alone leaves the low
+        // bits, which pick hashbrown's buckets, depending on the low key bits only
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 

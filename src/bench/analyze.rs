@@ -41,19 +41,22 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// Write exactly `events` lines of a simulated log.
 fn write_log(path: &std::path::Path, events: u64, seed: u64) -> anyhow::Result<u64> {
-    let mut config = SimConfig::two_arms(seed, events / 4, 100_000.0, 115_000.0);
+    let mut config = SimConfig::two_arms(seed, events / 3, 100_000.0, 115_000.0);
     config.streams = 6;
     config.live_streams = 1;
-    // about 4.4 events per viewer: enough viewers for `events` lines
-    config.viewers = events / 4 + 1000;
+    // about 3.4 events per viewer: enough viewers for `events` lines (the rest are not written)
+    config.viewers = events / 3 + 1000;
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut written = 0u64;
     let mut sink = Vec::with_capacity(256);
     let mut result = Ok(());
     let mut generated = 0u64;
+    // the streams' ends come last from the simulator: keep room for them
+    let ends = (config.streams - config.live_streams) as u64;
     generate(&config, |event| {
         generated += 1;
-        if written >= events || result.is_err() {
+        let is_end = event.kind == crate::analytics::input::Kind::StreamEnd;
+        if (!is_end && written + ends >= events) || written >= events || result.is_err() {
             return;
         }
         sink.clear();
