@@ -21,6 +21,7 @@
 //! - `db`: Postgres, embedded or given; `app`: wiring; `cli`: commands.
 //! - `replay`, `bench`: analysis and measurement.
 
+pub mod analytics;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -10,6 +10,7 @@
 //! - `GET /ws/rooms/{room}/console` every event of the room, as logged
 //! - `/api/brands/...` brand knowledge, with API keys (see `knowledge`)
 
+pub mod analytics;
 pub mod error;
 pub mod knowledge;
 
@@ -39,7 +40,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/sessions/{session}/events", web::get().to(session_events))
         .route("/ws/rooms/{room}/ingest", web::get().to(ingest_ws))
         .route("/ws/rooms/{room}/console", web::get().to(console::websocket))
-        .configure(knowledge::routes);
+        .configure(knowledge::routes)
+        .configure(analytics::routes);
 }
 
 pub fn room(rooms: &Rooms, room_id: &str) -> Result<RoomHandle, ApiError> {

@@ -2,6 +2,7 @@
 //! output with one line of JSON holding the headline numbers.
 
 pub mod adapters;
+pub mod analyze;
 pub mod baseline;
 pub mod flood;
 pub mod ingest;

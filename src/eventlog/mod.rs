@@ -219,6 +219,18 @@ fn envelope_from_row(row: &sqlx::postgres::PgRow, session_id: Uuid) -> anyhow::R
     })
 }
 
+/// The brand a session ran for (its `session_started`), for access checks.
+pub async fn session_brand(pool: &PgPool, session_id: Uuid) -> anyhow::Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT payload->'data'->>'brand_id' FROM events WHERE session_id = $1 AND event_type = 'session_started' \
+         ORDER BY seq LIMIT 1",
+    )
+    .bind(session_id)
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}
+
 /// How many events a session has in the log.
 pub async fn count_events(pool: &PgPool, session_id: Uuid) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM events WHERE session_id = $1").bind(session_id).fetch_one(pool).await?)

@@ -2,6 +2,7 @@
 //! binary for crash and replay tests. Test names are sentences.
 
 mod adapters;
+mod analytics;
 mod console;
 mod demo;
 mod flood;
