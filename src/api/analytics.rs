@@ -22,7 +22,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::ApiError;
-use super::knowledge::AdminToken;
+use super::knowledge::principal;
 use crate::analytics::{self, Params};
 use crate::auth::Principal;
 use crate::room::Rooms;
@@ -125,27 +125,6 @@ impl AnalysisQuery {
             seq_tuning: self.seq_tuning.unwrap_or(defaults.seq_tuning),
         })
     }
-}
-
-/// The caller, from `Authorization: Bearer ...` or `X-Api-Key`, by the
-/// brand keys' and admin token's checks of `auth`.
-async fn principal(req: &HttpRequest, pool: &PgPool) -> Result<Principal, ApiError> {
-    let presented = req
-        .headers()
-        .get("authorization")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .or_else(|| req.headers().get("x-api-key").and_then(|h| h.to_str().ok()))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::Unauthorized("an API key is needed: Authorization: Bearer <key>".into()))?;
-    let admin = req.app_data::<web::Data<AdminToken>>().and_then(|t| t.0.clone());
-    if crate::auth::admin_token_matches(admin.as_deref(), presented) {
-        return Ok(Principal::Admin);
-    }
-    crate::auth::verify_key(pool, presented)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))
 }
 
 /// Any role of the sessions' brand may read their analysis.

@@ -64,8 +64,8 @@ fn pool(rooms: &RoomsData) -> &PgPool {
     &rooms.deps().pool
 }
 
-/// The caller, from `Authorization: Bearer ...` (or `X-Api-Key`).
-async fn principal(req: &HttpRequest, pool: &PgPool) -> Result<Principal, ApiError> {
+/// The caller, from `Authorization: Bearer ...` (or `X-Api-Key`): a brand key or the admin token.
+pub(super) async fn principal(req: &HttpRequest, pool: &PgPool) -> Result<Principal, ApiError> {
     let presented = req
         .headers()
         .get("authorization")
